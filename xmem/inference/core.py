@@ -1,0 +1,199 @@
+"""The inference engine: XMem's step policy over a stateless network.
+
+One engine tracks one video. Feed frames in order with :meth:`InferenceCore.step`; give masks
+on any frame, for new objects or to correct known ones; delete objects at any time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from xmem.inference.config import InferenceConfig
+from xmem.inference.image import pad_to_multiple, unpad
+from xmem.inference.object_manager import ObjectManager
+from xmem.memory.manager import MemoryManager
+from xmem.model.aggregate import aggregate
+from xmem.model.network import XMem
+
+logger = logging.getLogger(__name__)
+
+PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+class InferenceCore:
+    """Tracks objects through one video.
+
+    Args:
+        network: an XMem network in eval mode; its device is used.
+        config: inference options (paper defaults).
+        precision: "fp32", "fp16" or "bf16" (autocast for the network; memory reads, the
+            soft aggregation and the output stay float32).
+    """
+
+    def __init__(
+        self, network: XMem, config: InferenceConfig | None = None, precision: str = "fp32"
+    ) -> None:
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+        self.network = network
+        self.config = config or InferenceConfig()
+        self.precision = precision
+        self.device = next(network.parameters()).device
+        self.clear()
+
+    def clear(self) -> None:
+        """Forget every object and all memory (start a new video with the same network)."""
+        self.objects = ObjectManager()
+        self.memory = self._new_memory()
+        self.curr_ti = -1
+        self.last_mem_ti = 0
+        self.last_deep_update_ti = -self.config.deep_update_every
+
+    def _new_memory(self) -> MemoryManager:
+        c = self.config
+        return MemoryManager(
+            top_k=c.top_k,
+            enable_long_term=c.enable_long_term,
+            count_long_term_usage=c.enable_long_term_count_usage,
+            min_mid_term_frames=c.min_mid_term_frames,
+            max_mid_term_frames=c.max_mid_term_frames,
+            num_prototypes=c.num_prototypes,
+            max_long_term_elements=c.max_long_term_elements,
+        )
+
+    @property
+    def object_ids(self) -> list[int]:
+        """Ids of the tracked objects, in the order of the probability channels after bg."""
+        return self.objects.ids
+
+    def _autocast(self) -> contextlib.AbstractContextManager:
+        if self.precision == "fp32":
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
+
+    @torch.inference_mode()
+    def step(
+        self,
+        image: Tensor,
+        mask: Tensor | None = None,
+        objects: Sequence[int] | None = None,
+        end: bool = False,
+    ) -> Tensor:
+        """Process the next frame.
+
+        Args:
+            image: 3×H×W float, normalised with ImageNet mean/std, any H, W.
+            mask: optional annotation, either an H×W integer map of object ids (0 =
+                background) or N×H×W per-object masks in [0, 1] (may overlap) with
+                ``objects`` naming its N ids. Given objects override the prediction; the
+                others keep it. New ids start new objects.
+            objects: with an id map, the ids it defines (default: the ids present in it);
+                required with per-object masks.
+            end: this is the last frame (it is not written to memory).
+
+        Returns:
+            Probabilities (1+N)×H×W, float32, background first, then :attr:`object_ids`.
+        """
+        given_ids, given = self._parse_mask(mask, objects, image.shape[-2:])
+        if len(self.objects) == 0 and not given_ids:
+            # nothing to track yet: the video has not started for this engine
+            return torch.ones((1, *image.shape[-2:]), device=self.device)
+        self.curr_ti += 1
+        c = self.config
+        image, pad = pad_to_multiple(image.to(self.device).float(), 16)
+        image = image[None]
+
+        old_groups = [g for g in self.objects.groups if self.memory.has_memory(g.gid)]
+        new_group = self.objects.add(given_ids) if given_ids else None
+        n = len(self.objects)
+        all_given = given is not None and set(self.objects.ids) <= set(given_ids)
+        is_mem_frame = (self.curr_ti - self.last_mem_ti >= c.mem_every or given is not None) and not end
+        need_segment = bool(old_groups) and not all_given
+        deep_sync = c.deep_update_every < 0
+        is_deep_update = (
+            (deep_sync and is_mem_frame)
+            or (not deep_sync and self.curr_ti - self.last_deep_update_ti >= c.deep_update_every)
+        ) and not end
+        is_normal_update = (not deep_sync or not is_deep_update) and not end
+
+        with self._autocast():
+            kf = self.network.encode_key(
+                image,
+                need_shrinkage=is_mem_frame,
+                need_selection=c.enable_long_term or need_segment,
+            )
+        hidden_dim = self.network.hidden_dim
+        if new_group is not None:
+            self.memory.add_objects(len(new_group.objects), hidden_dim, kf.key)
+
+        # per-object probabilities N+1×H×W (padded), background first
+        prob_with_bg = torch.zeros((n + 1, *image.shape[-2:]), device=self.device)
+        prob_with_bg[0] = 1
+        if need_segment:
+            slots = [s for g in old_groups for s in self.objects.slots(g)]
+            readout = self.memory.read(kf.key[0], kf.selection[0], [g.gid for g in old_groups])
+            hidden = self.memory.hidden[:, slots] if self.memory.hidden is not None else None
+            with self._autocast():
+                new_hidden, _, pred = self.network.segment(
+                    (kf.f16, kf.f8, kf.f4), readout[None], hidden, update_hidden=is_normal_update
+                )
+            prob_with_bg[0] = pred[0, 0]
+            prob_with_bg[[s + 1 for s in slots]] = pred[0, 1:]
+            if is_normal_update and new_hidden is not None and self.memory.hidden is not None:
+                self.memory.hidden[:, slots] = new_hidden.float()
+        if given is not None:
+            # given objects replace the prediction; the others keep it outside the given masks
+            given, _ = pad_to_multiple(given.to(self.device).float(), 16)
+            prob = prob_with_bg[1:]
+            prob[:, given.sum(0) > 0.5] = 0
+            for row, obj in enumerate(given_ids):
+                prob[self.objects.slot(obj)] = given[row]
+            _, prob_with_bg = aggregate(prob, dim=0)
+
+        if is_mem_frame and n > 0:
+            with self._autocast():
+                value, hidden = self.network.encode_value(
+                    image, kf.f16, self.memory.hidden, prob_with_bg[None, 1:], is_deep_update
+                )
+            values = {g.gid: value[0, self.objects.slots(g)] for g in self.objects.groups}
+            selection = kf.selection[0] if c.enable_long_term else None
+            self.memory.write(kf.key[0], kf.shrinkage[0], selection, values)
+            self.last_mem_ti = self.curr_ti
+            if is_deep_update:
+                if hidden is not None:
+                    self.memory.hidden = hidden.float()
+                self.last_deep_update_ti = self.curr_ti
+        return unpad(prob_with_bg, pad)
+
+    def _parse_mask(
+        self, mask: Tensor | None, objects: Sequence[int] | None, hw: torch.Size
+    ) -> tuple[list[int], Tensor | None]:
+        """Annotation → (ids, per-object masks N×H×W float)."""
+        if mask is None:
+            if objects:
+                raise ValueError("objects were named without a mask")
+            return [], None
+        if tuple(mask.shape[-2:]) != tuple(hw):
+            raise ValueError(f"mask is {tuple(mask.shape[-2:])} but the image is {tuple(hw)}")
+        if mask.ndim == 2:
+            if mask.is_floating_point():
+                raise ValueError("an H×W mask must hold integer object ids")
+            present = [int(i) for i in torch.unique(mask).tolist() if i != 0]
+            ids = list(objects) if objects is not None else present
+            masks = torch.stack([mask == i for i in ids]).float() if ids else None
+            return ids, masks
+        if mask.ndim != 3 or objects is None or len(objects) != mask.shape[0]:
+            raise ValueError("N×H×W masks need `objects` with N ids")
+        if len(set(objects)) != len(objects):
+            raise ValueError(f"duplicate object ids {list(objects)}")
+        return list(objects), mask.float()
+
+    def delete_objects(self, ids: Sequence[int]) -> None:
+        """Stop tracking objects: their memory and hidden state are freed."""
+        keep_slots, keep_rows = self.objects.remove(ids)
+        self.memory.remove_objects(keep_slots, keep_rows)

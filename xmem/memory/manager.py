@@ -1,0 +1,156 @@
+"""Memory manager: reading, writing, and the working ↔ long-term transitions.
+
+Holds the three memories of XMem for one video: sensory (hidden state per object), working
+memory (recent memory frames) and long-term memory (consolidated prototypes). Per object group
+it follows the original algorithm exactly; its memory is bounded on any video length:
+working memory ≤ T_max frames per group, long-term memory ≤ LT_max elements per group.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import Tensor
+
+from xmem.memory.ops import readout, similarity, topk_softmax, usage
+from xmem.memory.store import KeyValueMemoryStore
+
+logger = logging.getLogger(__name__)
+
+
+class MemoryManager:
+    def __init__(
+        self,
+        *,
+        top_k: int | None,
+        enable_long_term: bool,
+        count_long_term_usage: bool,
+        min_mid_term_frames: int,
+        max_mid_term_frames: int,
+        num_prototypes: int,
+        max_long_term_elements: int,
+    ) -> None:
+        self.top_k = top_k
+        self.enable_long_term = enable_long_term
+        self.min_mt_frames = min_mid_term_frames  # T_min
+        self.max_mt_frames = max_mid_term_frames  # T_max
+        self.num_prototypes = num_prototypes  # P
+        self.max_long_elements = max_long_term_elements  # LT_max
+        self.work_mem = KeyValueMemoryStore(count_usage=enable_long_term)
+        self.long_mem = KeyValueMemoryStore(count_usage=count_long_term_usage)
+        self.hw: int | None = None  # elements per memory frame, fixed by the first write
+        self.hidden: Tensor | None = None  # sensory memory, 1×N×CH×h×w in object-slot order
+
+    # ---------------------------------------------------------------- reading
+    def has_memory(self, group: int) -> bool:
+        return group in self.work_mem
+
+    def read(self, query_key: Tensor, query_selection: Tensor | None, groups: Sequence[int]) -> Tensor:
+        """Read the memory of ``groups`` (in that order) for one query frame.
+
+        query_key, query_selection: CK×h×w. Returns readout N×CV×h×w for the objects of the
+        groups, concatenated in group order. Updates usage counters.
+        """
+        h, w = query_key.shape[-2:]
+        qk = query_key.flatten(1)
+        qe = query_selection.flatten(1) if query_selection is not None else None
+        outputs = [self._read_group(g, qk, qe) for g in groups]
+        out = torch.cat(outputs, dim=0)
+        return out.view(out.shape[0], out.shape[1], h, w)
+
+    def _read_group(self, group: int, qk: Tensor, qe: Tensor | None) -> Tensor:
+        work = self.work_mem.buckets[group]
+        sim = similarity(work.key, work.shrinkage, qk, qe)  # M_w×Q
+        long = self.long_mem.buckets.get(group) if self.enable_long_term else None
+        if long is None:
+            affinity = topk_softmax(sim, self.top_k)
+            self.work_mem.update_usage(group, usage(affinity))
+            return readout(affinity, work.value)
+        long_sim = similarity(long.key, long.shrinkage, qk, qe)  # M_l×Q
+        m_long = long.size
+        affinity = topk_softmax(torch.cat([long_sim, sim], dim=0), self.top_k)
+        used = usage(affinity)
+        self.work_mem.update_usage(group, used[m_long:])
+        self.long_mem.update_usage(group, used[:m_long])
+        return readout(affinity[:m_long], long.value) + readout(affinity[m_long:], work.value)
+
+    # ---------------------------------------------------------------- writing
+    def write(
+        self,
+        key: Tensor,
+        shrinkage: Tensor,
+        selection: Tensor | None,
+        values: Mapping[int, Tensor],
+    ) -> None:
+        """Add one memory frame. key CK×h×w, shrinkage 1×h×w, selection CK×h×w or None;
+        values: group → N_g×CV×h×w. Then consolidate or trim where a group is full."""
+        hw = key.shape[-2] * key.shape[-1]
+        if self.hw is None:
+            self.hw = hw
+        elif hw != self.hw:
+            raise ValueError(f"memory frames must keep one size: {hw} elements, expected {self.hw}")
+        k, s = key.flatten(1), shrinkage.flatten(1)
+        e = selection.flatten(1) if selection is not None else None
+        for group, value in values.items():
+            self.work_mem.add(group, k, s, e, value.flatten(2))
+            if self.work_mem.size(group) < self.max_mt_frames * hw:
+                continue
+            if self.enable_long_term:
+                if self.long_mem.size(group) >= self.max_long_elements - self.num_prototypes:
+                    self.long_mem.prune(group, self.max_long_elements - self.num_prototypes)
+                self._consolidate(group)
+            elif self.work_mem.size(group) > self.max_mt_frames * hw:
+                # no long-term memory: keep the first frame and the latest T_max − 1
+                excess = self.work_mem.size(group) - self.max_mt_frames * hw
+                self.work_mem.remove_range(group, hw, hw + excess)
+
+    def _consolidate(self, group: int) -> None:
+        """Turn the middle of working memory into P prototypes in long-term memory.
+
+        Candidates: every element after the first memory frame and before the last T_min − 1
+        frames. Prototype keys are the most used candidates; values and shrinkage are an
+        affinity-weighted sum over all candidates (potentiation).
+        """
+        assert self.hw is not None
+        work = self.work_mem.buckets[group]
+        start, end = self.hw, work.size - (self.min_mt_frames - 1) * self.hw
+        if end <= start:
+            return
+        cand_key = work.key[:, start:end]
+        cand_shrinkage = work.shrinkage[:, start:end] if work.shrinkage is not None else None
+        cand_selection = work.selection[:, start:end] if work.selection is not None else None
+        cand_usage = self.work_mem.usage(group)[start:end]
+        k = min(self.num_prototypes, end - start)
+        index = torch.topk(cand_usage, k=k, dim=-1, sorted=True).indices
+        proto_key = cand_key[:, index]
+        proto_selection = cand_selection[:, index] if cand_selection is not None else None
+        sim = similarity(cand_key, cand_shrinkage, proto_key, proto_selection)
+        affinity = torch.softmax(sim, dim=0)  # over candidates
+        proto_value = readout(affinity, work.value[:, :, start:end])
+        proto_shrinkage = readout(affinity, cand_shrinkage) if cand_shrinkage is not None else None
+        self.work_mem.remove_range(group, start, end)
+        self.long_mem.add(group, proto_key, proto_shrinkage, None, proto_value)
+        logger.debug("group %d: consolidated %d elements into %d prototypes", group, end - start, k)
+
+    # ---------------------------------------------------------------- sensory memory
+    def add_objects(self, n: int, hidden_dim: int, like: Tensor) -> None:
+        """Append zero hidden states for ``n`` new objects (``like``: a 1×C×h×w feature map)."""
+        if hidden_dim == 0 or n == 0:
+            return
+        zeros = like.new_zeros((1, n, hidden_dim, *like.shape[-2:]), dtype=torch.float32)
+        self.hidden = zeros if self.hidden is None else torch.cat([self.hidden, zeros], dim=1)
+
+    def remove_objects(self, keep_slots: list[int], keep_rows: Mapping[int, list[int]]) -> None:
+        """Keep hidden states at ``keep_slots`` and, per group, the value rows ``keep_rows``."""
+        if self.hidden is not None:
+            self.hidden = self.hidden[:, keep_slots] if keep_slots else None
+        for group, rows in keep_rows.items():
+            self.work_mem.remove_objects(group, rows)
+            self.long_mem.remove_objects(group, rows)
+
+    @property
+    def num_elements(self) -> dict[str, int]:
+        """Element counts of working and long-term memory over all groups."""
+        return {"working": self.work_mem.total_size, "long_term": self.long_mem.total_size}

@@ -1,0 +1,66 @@
+"""The math of memory reading, as pure functions.
+
+Shapes: memory keys ``CK×M`` (M memory elements), shrinkage ``1×M``, query keys and selection
+``CK×Q`` (Q query positions); an optional leading batch dimension is allowed everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+
+def similarity(
+    mem_key: Tensor,
+    mem_shrinkage: Tensor | None,
+    query_key: Tensor,
+    query_selection: Tensor | None,
+) -> Tensor:
+    """Negative shrunk, selected squared distance, ``[*, M, Q]``.
+
+    ``S_ij = −s_i · Σ_c e_cj (k_ci − q_cj)² / √CK``; without selection the per-query constant
+    ``|q_j|²`` is dropped: ``(2 k_i·q_j − |k_i|²) · s_i / √CK``. Computed in float32.
+    """
+    ck = mem_key.shape[-2]
+    mk = mem_key.float().transpose(-1, -2)  # [*, M, CK]
+    qk = query_key.float()
+    if query_selection is not None:
+        qe = query_selection.float()
+        a_sq = mk.pow(2) @ qe  # [*, M, Q]
+        two_ab = 2 * (mk @ (qk * qe))
+        b_sq = (qe * qk.pow(2)).sum(-2, keepdim=True)  # [*, 1, Q]
+        sim = two_ab - a_sq - b_sq
+    else:
+        a_sq = mk.pow(2).sum(-1, keepdim=True)  # [*, M, 1]
+        sim = 2 * (mk @ qk) - a_sq
+    if mem_shrinkage is not None:
+        sim = sim * mem_shrinkage.float().transpose(-1, -2)
+    return sim / math.sqrt(ck)
+
+
+def topk_softmax(sim: Tensor, top_k: int | None) -> Tensor:
+    """Softmax over memory elements (dim −2), keeping only the ``top_k`` largest per query.
+
+    Returns the affinity ``[*, M, Q]``, zero outside the top-k. The column maximum is
+    subtracted before ``exp`` (the original does not, which overflows in fp16). ``top_k``
+    larger than M (small memories) means a plain softmax; ``None`` too.
+    """
+    m = sim.shape[-2]
+    if top_k is None or top_k >= m:
+        return torch.softmax(sim, dim=-2)
+    values, indices = torch.topk(sim, k=top_k, dim=-2)
+    x_exp = torch.exp(values - values[..., :1, :])  # topk sorts: row 0 holds the max
+    x_exp = x_exp / x_exp.sum(dim=-2, keepdim=True)
+    return torch.zeros_like(sim).scatter_(-2, indices, x_exp)
+
+
+def readout(affinity: Tensor, value: Tensor) -> Tensor:
+    """Weighted sum of memory values: ``value [.., CV, M] @ affinity [M, Q] → [.., CV, Q]``."""
+    return value @ affinity.to(value.dtype)
+
+
+def usage(affinity: Tensor) -> Tensor:
+    """How much each memory element was used by one read: ``Σ_j A_ij``, shape ``[*, M]``."""
+    return affinity.sum(dim=-1)

@@ -1,0 +1,99 @@
+"""Key encoder (image → key, shrinkage, selection, multi-scale features) and value encoder."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from xmem.model.modules import FeatureFusionBlock, HiddenReinforcer
+from xmem.model.resnet import ARCHITECTURES, make_stage, stage_channels
+
+
+class KeyEncoder(nn.Module):
+    """ResNet stem and stages 1-3 on the RGB frame. Returns f16, f8, f4."""
+
+    def __init__(self, arch: str = "resnet50") -> None:
+        super().__init__()
+        block, counts = ARCHITECTURES[arch]
+        c4, c8, _ = stage_channels(arch)
+        self.channels = stage_channels(arch)  # (f4, f8, f16)
+        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.res2 = make_stage(block, 64, 64, counts[0], 1)
+        self.layer2 = make_stage(block, c4, 128, counts[1], 2)
+        self.layer3 = make_stage(block, c8, 256, counts[2], 2)
+
+    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(image))))
+        f4 = self.res2(x)
+        f8 = self.layer2(f4)
+        f16 = self.layer3(f8)
+        return f16, f8, f4
+
+
+class KeyProjection(nn.Module):
+    """f16 → key (CK), shrinkage (d² + 1, 1 channel) and selection (sigmoid, CK)."""
+
+    def __init__(self, in_dim: int, key_dim: int) -> None:
+        super().__init__()
+        self.key_proj = nn.Conv2d(in_dim, key_dim, kernel_size=3, padding=1)
+        self.d_proj = nn.Conv2d(in_dim, 1, kernel_size=3, padding=1)
+        self.e_proj = nn.Conv2d(in_dim, key_dim, kernel_size=3, padding=1)
+        nn.init.orthogonal_(self.key_proj.weight)
+        nn.init.zeros_(self.key_proj.bias)
+
+    def forward(
+        self, x: Tensor, need_shrinkage: bool = True, need_selection: bool = True
+    ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        shrinkage = self.d_proj(x) ** 2 + 1 if need_shrinkage else None
+        selection = torch.sigmoid(self.e_proj(x)) if need_selection else None
+        return self.key_proj(x), shrinkage, selection
+
+
+class ValueEncoder(nn.Module):
+    """Encodes (image, object mask, other objects' mask) into a value per object.
+
+    Input channels are image (3), mask, others; the stem order is conv → bn → maxpool → relu,
+    as in the official network.
+    """
+
+    def __init__(
+        self, image_dim: int, value_dim: int, hidden_dim: int, arch: str = "resnet18"
+    ) -> None:
+        super().__init__()
+        block, counts = ARCHITECTURES[arch]
+        c4, c8, c16 = stage_channels(arch)
+        self.conv1 = nn.Conv2d(5, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = make_stage(block, 64, 64, counts[0], 1)
+        self.layer2 = make_stage(block, c4, 128, counts[1], 2)
+        self.layer3 = make_stage(block, c8, 256, counts[2], 2)
+        self.fuser = FeatureFusionBlock(image_dim, c16, value_dim, value_dim)
+        self.hidden_reinforce = (
+            HiddenReinforcer(value_dim, hidden_dim) if hidden_dim > 0 else None
+        )
+
+    def forward(
+        self,
+        image: Tensor,
+        image_f16: Tensor,
+        hidden: Tensor | None,
+        masks: Tensor,
+        others: Tensor,
+        deep_update: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
+        """image B×3×H×W, masks/others B×N×H×W → value B×N×CV×H/16×W/16, new hidden."""
+        b, n = masks.shape[:2]
+        image = image.unsqueeze(1).expand(-1, n, -1, -1, -1)
+        g = torch.cat([image, masks.unsqueeze(2), others.unsqueeze(2)], dim=2).flatten(0, 1)
+        g = self.relu(self.maxpool(self.bn1(self.conv1(g))))
+        g = self.layer3(self.layer2(self.layer1(g)))
+        g = self.fuser(image_f16, g.view(b, n, *g.shape[1:]))
+        if deep_update and self.hidden_reinforce is not None:
+            assert hidden is not None, "a deep update needs the current hidden state"
+            hidden = self.hidden_reinforce(g, hidden)
+        return g, hidden

@@ -1,0 +1,149 @@
+"""The XMem network: stateless, with named stages. The inference engine holds all state."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from xmem.memory.ops import readout, similarity, topk_softmax
+from xmem.model.aggregate import aggregate
+from xmem.model.decoder import Decoder
+from xmem.model.encoders import KeyEncoder, KeyProjection, ValueEncoder
+from xmem.model.resnet import stage_channels
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture of an XMem network. Defaults are the published model."""
+
+    key_dim: int = 64  # C^k
+    value_dim: int = 512  # C^v
+    hidden_dim: int = 64  # C^h, sensory memory; 0 = no sensory memory
+    key_backbone: str = "resnet50"  # key encoder trunk (stages 1-3)
+    value_backbone: str = "resnet18"  # value encoder trunk (stages 1-3)
+    decoder_dims: tuple[int, int, int] = (512, 256, 256)  # decoder widths at 1/16, 1/8, 1/4
+
+
+class KeyFeatures(NamedTuple):
+    """Output of :meth:`XMem.encode_key` (B×C×H/s×W/s each; shrinkage/selection may be None)."""
+
+    key: Tensor
+    shrinkage: Tensor | None
+    selection: Tensor | None
+    f16: Tensor
+    f8: Tensor
+    f4: Tensor
+
+
+class XMem(nn.Module):
+    """XMem (Cheng & Schwing, ECCV 2022). Call the stages, not ``forward``.
+
+    Images are B×3×H×W, normalised with ImageNet mean/std, H and W multiples of 16.
+    """
+
+    def __init__(self, config: ModelConfig = ModelConfig()) -> None:
+        super().__init__()
+        self.config = config
+        feature_dims = stage_channels(config.key_backbone)[::-1]  # f16, f8, f4
+        self.key_encoder = KeyEncoder(config.key_backbone)
+        self.value_encoder = ValueEncoder(
+            feature_dims[0], config.value_dim, config.hidden_dim, config.value_backbone
+        )
+        self.key_proj = KeyProjection(feature_dims[0], config.key_dim)
+        self.decoder = Decoder(feature_dims, config.value_dim, config.hidden_dim, config.decoder_dims)
+
+    @property
+    def key_dim(self) -> int:
+        return self.config.key_dim
+
+    @property
+    def value_dim(self) -> int:
+        return self.config.value_dim
+
+    @property
+    def hidden_dim(self) -> int:
+        return self.config.hidden_dim
+
+    def forward(self, *args: object, **kwargs: object) -> None:
+        raise NotImplementedError(
+            "XMem has no forward(); call encode_key, encode_value, read_memory and segment, "
+            "or use xmem.InferenceCore / xmem.track for videos"
+        )
+
+    def encode_key(
+        self, image: Tensor, need_shrinkage: bool = True, need_selection: bool = True
+    ) -> KeyFeatures:
+        """image B×3×H×W → key B×CK×H/16×W/16, shrinkage B×1×.., selection B×CK×.., features."""
+        f16, f8, f4 = self.key_encoder(image)
+        key, shrinkage, selection = self.key_proj(f16, need_shrinkage, need_selection)
+        return KeyFeatures(key, shrinkage, selection, f16, f8, f4)
+
+    def encode_value(
+        self,
+        image: Tensor,
+        f16: Tensor,
+        hidden: Tensor | None,
+        masks: Tensor,
+        deep_update: bool = True,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Encode masks B×N×H×W (probabilities in [0,1]) into values B×N×CV×H/16×W/16.
+
+        With ``deep_update`` (and sensory memory) also returns the reinforced hidden state
+        B×N×CH×H/16×W/16; otherwise ``hidden`` is returned unchanged.
+        """
+        n = masks.shape[1]
+        if n > 1:
+            others = masks.sum(dim=1, keepdim=True) - masks
+        else:
+            others = torch.zeros_like(masks)
+        return self.value_encoder(image, f16, hidden, masks, others, deep_update)
+
+    def read_memory(
+        self,
+        query_key: Tensor,
+        query_selection: Tensor | None,
+        memory_key: Tensor,
+        memory_shrinkage: Tensor | None,
+        memory_value: Tensor,
+        top_k: int | None = None,
+    ) -> Tensor:
+        """Read values of all memory frames (training-style, one group).
+
+        query_key/selection B×CK×H×W; memory_key B×CK×T×H×W; shrinkage B×1×T×H×W;
+        memory_value B×N×CV×T×H×W → readout B×N×CV×H×W.
+        """
+        b, n, cv = memory_value.shape[:3]
+        h, w = query_key.shape[-2:]
+        sim = similarity(
+            memory_key.flatten(2),
+            memory_shrinkage.flatten(2) if memory_shrinkage is not None else None,
+            query_key.flatten(2),
+            query_selection.flatten(2) if query_selection is not None else None,
+        )
+        affinity = topk_softmax(sim, top_k)  # B×M×HW
+        values = memory_value.flatten(3).flatten(1, 2)  # B×(N·CV)×M
+        return readout(affinity, values).view(b, n, cv, h, w)
+
+    def segment(
+        self,
+        features: tuple[Tensor, Tensor, Tensor],
+        memory_readout: Tensor,
+        hidden: Tensor | None,
+        selector: Tensor | None = None,
+        update_hidden: bool = True,
+    ) -> tuple[Tensor | None, Tensor, Tensor]:
+        """Decode masks. features = (f16, f8, f4); readout B×N×CV×h×w; hidden B×N×CH×h×w.
+
+        Returns (new hidden or None, logits, prob): logits and prob are B×(N+1)×H×W with the
+        background first; prob sums to 1 over channels. ``selector`` (B×N×1×1, 0/1) masks
+        out absent objects in training.
+        """
+        new_hidden, logits = self.decoder(*features, hidden, memory_readout, update_hidden)
+        prob = torch.sigmoid(logits.float())
+        if selector is not None:
+            prob = prob * selector
+        logits, prob = aggregate(prob, dim=1)
+        return new_hidden, logits, prob

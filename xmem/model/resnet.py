@@ -1,0 +1,86 @@
+"""ResNet stages with torchvision's parameter names, built in-package (no torchvision).
+
+Only the stem and stages 1-3 are used by XMem. Bottlenecks put the stride on the 3×3 conv
+(torchvision's "ResNet v1.5"), so official checkpoints load unchanged.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+def conv3x3(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def conv1x1(in_ch: int, out_ch: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(in_ch, out_ch, kernel_size=1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_ch: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = conv3x3(in_ch, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or in_ch != planes:
+            self.downsample = nn.Sequential(conv1x1(in_ch, planes, stride), nn.BatchNorm2d(planes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, in_ch: int, planes: int, stride: int = 1) -> None:
+        super().__init__()
+        out_ch = planes * self.expansion
+        self.conv1 = conv1x1(in_ch, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv1x1(planes, out_ch)
+        self.bn3 = nn.BatchNorm2d(out_ch)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample: nn.Module | None = None
+        if stride != 1 or in_ch != out_ch:
+            self.downsample = nn.Sequential(conv1x1(in_ch, out_ch, stride), nn.BatchNorm2d(out_ch))
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+# name -> (block, blocks per stage 1..3)
+ARCHITECTURES: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, int]]] = {
+    "resnet18": (BasicBlock, (2, 2, 2)),
+    "resnet34": (BasicBlock, (3, 4, 6)),
+    "resnet50": (Bottleneck, (3, 4, 6)),
+}
+
+
+def stage_channels(arch: str) -> tuple[int, int, int]:
+    """Output channels of stages 1, 2, 3 (strides 4, 8, 16) of a ResNet."""
+    block, _ = ARCHITECTURES[arch]
+    return (64 * block.expansion, 128 * block.expansion, 256 * block.expansion)
+
+
+def make_stage(
+    block: type[BasicBlock] | type[Bottleneck], in_ch: int, planes: int, blocks: int, stride: int
+) -> nn.Sequential:
+    layers: list[nn.Module] = [block(in_ch, planes, stride)]
+    for _ in range(1, blocks):
+        layers.append(block(planes * block.expansion, planes))
+    return nn.Sequential(*layers)
