@@ -112,7 +112,9 @@ class InferenceCore:
         new_group = self.objects.add(given_ids) if given_ids else None
         n = len(self.objects)
         all_given = given is not None and set(self.objects.ids) <= set(given_ids)
-        is_mem_frame = (self.curr_ti - self.last_mem_ti >= c.mem_every or given is not None) and not end
+        is_mem_frame = (
+            self.curr_ti - self.last_mem_ti >= c.mem_every or given is not None
+        ) and not end
         need_segment = bool(old_groups) and not all_given
         deep_sync = c.deep_update_every < 0
         is_deep_update = (

@@ -47,7 +47,9 @@ class MemoryManager:
     def has_memory(self, group: int) -> bool:
         return group in self.work_mem
 
-    def read(self, query_key: Tensor, query_selection: Tensor | None, groups: Sequence[int]) -> Tensor:
+    def read(
+        self, query_key: Tensor, query_selection: Tensor | None, groups: Sequence[int]
+    ) -> Tensor:
         """Read the memory of ``groups`` (in that order) for one query frame.
 
         query_key, query_selection: CK×h×w. Returns readout N×CV×h×w for the objects of the

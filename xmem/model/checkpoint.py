@@ -121,7 +121,11 @@ def build_network(state_dict: Mapping[str, Tensor], source: str = "checkpoint") 
     bad_shape = [k for k in own if k in state_dict and own[k].shape != state_dict[k].shape]
     if missing or unexpected or bad_shape:
         parts = []
-        for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", bad_shape)):
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("wrong shape", bad_shape),
+        ):
             if keys:
                 more = f" (+{len(keys) - 3} more)" if len(keys) > 3 else ""
                 parts.append(f"{label} keys {', '.join(keys[:3])}{more}")

@@ -73,9 +73,7 @@ class ValueEncoder(nn.Module):
         self.layer2 = make_stage(block, c4, 128, counts[1], 2)
         self.layer3 = make_stage(block, c8, 256, counts[2], 2)
         self.fuser = FeatureFusionBlock(image_dim, c16, value_dim, value_dim)
-        self.hidden_reinforce = (
-            HiddenReinforcer(value_dim, hidden_dim) if hidden_dim > 0 else None
-        )
+        self.hidden_reinforce = HiddenReinforcer(value_dim, hidden_dim) if hidden_dim > 0 else None
 
     def forward(
         self,

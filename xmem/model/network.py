@@ -53,7 +53,9 @@ class XMem(nn.Module):
             feature_dims[0], config.value_dim, config.hidden_dim, config.value_backbone
         )
         self.key_proj = KeyProjection(feature_dims[0], config.key_dim)
-        self.decoder = Decoder(feature_dims, config.value_dim, config.hidden_dim, config.decoder_dims)
+        self.decoder = Decoder(
+            feature_dims, config.value_dim, config.hidden_dim, config.decoder_dims
+        )
 
     @property
     def key_dim(self) -> int:

@@ -1,0 +1,329 @@
+"""Pretrained weights: the table of official checkpoints, the cache, downloading and resolving.
+
+Official checkpoints are the assets of release v1.0 of ``hkchengrex/XMem``. They are downloaded
+on demand into a cache directory outside the source tree:
+
+- ``$XMEM_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/xmem``, else ``~/.cache/xmem``;
+- ``$XMEM_WEIGHTS_MIRROR`` (a base URL, e.g. an internal mirror or ``file:///dir/``) replaces
+  the part of the official URL before the file name.
+
+A download goes to a temporary ``<file>.part-<random>`` in the cache directory and is renamed
+onto the final name only once it is complete and verified (length, sha256 when known, and a
+strict load into the network); on any failure the temporary file is removed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import logging
+import os
+import socket
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from xmem.errors import XMemError
+from xmem.model.checkpoint import build_network, load_network, read_state_dict
+from xmem.model.network import XMem
+
+logger = logging.getLogger(__name__)
+
+RELEASE_URL = "https://github.com/hkchengrex/XMem/releases/download/v1.0/"
+DEFAULT_WEIGHTS = "XMem"
+DOWNLOAD_TIMEOUT = 30.0  # seconds, for connecting and for each read
+_CHUNK = 1 << 20
+_PATH_SUFFIXES = (".pth", ".pt", ".ckpt")
+
+
+@dataclass(frozen=True)
+class WeightInfo:
+    """One downloadable checkpoint. ``sha256``/``size`` are checked when known."""
+
+    name: str
+    url: str
+    filename: str
+    description: str
+    sha256: str | None = None
+    size: int | None = None
+
+
+def _official(name: str, description: str) -> WeightInfo:
+    filename = f"{name}.pth"
+    return WeightInfo(
+        name=name, url=RELEASE_URL + filename, filename=filename, description=description
+    )
+
+
+# Hashes and sizes of the release assets are not recorded here: the strict load is the check.
+WEIGHTS: dict[str, WeightInfo] = {
+    info.name: info
+    for info in (
+        _official(
+            "XMem",
+            "main training (static-image pretraining, then DAVIS + YouTube-VOS)",
+        ),
+        _official(
+            "XMem-s012",
+            "as XMem, with additional BL30K pretraining",
+        ),
+        _official(
+            "XMem-s2",
+            "DAVIS + YouTube-VOS only, no static-image pretraining",
+        ),
+        _official(
+            "XMem-no-sensory",
+            "XMem without sensory memory",
+        ),
+    )
+}
+
+
+def _known_names() -> str:
+    return ", ".join(WEIGHTS)
+
+
+def find_weights(name: str) -> WeightInfo | None:
+    """The table entry for ``name`` (case-insensitive, with or without ``.pth``), or None."""
+    key = name.strip().lower().removesuffix(".pth")
+    for info in WEIGHTS.values():
+        if info.name.lower() == key:
+            return info
+    return None
+
+
+def weight_info(name: str) -> WeightInfo:
+    """The table entry for ``name``; XMemError listing the known names when there is none."""
+    info = find_weights(name)
+    if info is None:
+        raise XMemError(f"unknown weights '{name}'; known names: {_known_names()}")
+    return info
+
+
+def cache_dir() -> Path:
+    """Where downloaded weights live.
+
+    ``$XMEM_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/xmem``, else ``~/.cache/xmem``.
+    """
+    explicit = os.environ.get("XMEM_CACHE_DIR")
+    if explicit:
+        return Path(explicit).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg).expanduser() / "xmem"
+    return Path.home() / ".cache" / "xmem"
+
+
+def cached_path(name: str | WeightInfo) -> Path:
+    """The path the weights ``name`` have (or would have) in the cache."""
+    info = name if isinstance(name, WeightInfo) else weight_info(name)
+    return cache_dir() / info.filename
+
+
+def weights_url(info: WeightInfo | str) -> str:
+    """The download URL, with ``$XMEM_WEIGHTS_MIRROR`` replacing the base when it is set."""
+    if isinstance(info, str):
+        info = weight_info(info)
+    mirror = os.environ.get("XMEM_WEIGHTS_MIRROR", "").strip()
+    if not mirror:
+        return info.url
+    return mirror.rstrip("/") + "/" + info.filename
+
+
+def _manual_hint(info: WeightInfo, target: Path) -> str:
+    return (
+        f"download it yourself and put it at {target}, or pass --weights /path/to/{info.filename}"
+    )
+
+
+def _failure(info: WeightInfo, url: str, target: Path, reason: str) -> XMemError:
+    reason = " ".join(str(reason).split()) or "unknown error"
+    return XMemError(
+        f"could not download {info.filename} from {url} ({reason}); {_manual_hint(info, target)}"
+    )
+
+
+def _reason(error: BaseException) -> str:
+    if isinstance(error, urllib.error.HTTPError):
+        return f"HTTP {error.code} {error.reason}".strip()
+    if isinstance(error, urllib.error.URLError):
+        inner = error.reason
+        if isinstance(inner, BaseException):
+            return _reason(inner)
+        return str(inner)
+    if isinstance(error, (TimeoutError, socket.timeout)):
+        return "timed out"
+    if isinstance(error, http.client.IncompleteRead):
+        return "connection closed before the download was complete"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return str(error) or type(error).__name__
+
+
+def _fetch(url: str, dest: Path, progress: bool, timeout: float) -> tuple[int, int | None, str]:
+    """Stream ``url`` into ``dest``: (bytes received, Content-Length or None, sha256 hex)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "xmem"})
+    digest = hashlib.sha256()
+    received = 0
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        header = response.headers.get("Content-Length")
+        try:
+            expected = int(header) if header is not None else None
+        except ValueError:
+            expected = None
+        with (
+            open(dest, "wb") as out,
+            tqdm(
+                total=expected,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=dest.name.split(".part-")[0],
+                disable=True if not progress else None,  # None: off when not a tty
+                leave=False,
+            ) as bar,
+        ):
+            while True:
+                chunk = response.read(_CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                bar.update(len(chunk))
+    return received, expected, digest.hexdigest()
+
+
+def download(
+    name: str,
+    force: bool = False,
+    progress: bool = True,
+    timeout: float = DOWNLOAD_TIMEOUT,
+) -> Path:
+    """Download the weights ``name`` into the cache (unless already there) and return the path.
+
+    The file is verified (length, sha256 when known, strict load) before it gets its final
+    name; failures raise a one-line XMemError naming the URL and where to put the file by hand.
+    """
+    info = weight_info(name)
+    target = cache_dir() / info.filename
+    if target.is_file() and not force:
+        logger.debug("%s already cached at %s", info.name, target)
+        return target
+    url = weights_url(info)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f"{info.filename}.part-", dir=target.parent)
+    except OSError as e:
+        raise XMemError(
+            f"cannot write to the weights cache {target.parent} ({_reason(e)}); "
+            f"set XMEM_CACHE_DIR to a writable directory or pass --weights /path/to/{info.filename}"
+        ) from e
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        logger.info("downloading %s from %s", info.filename, url)
+        try:
+            received, expected, sha256 = _fetch(url, tmp, progress, timeout)
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
+            if isinstance(e, urllib.error.HTTPError):
+                e.close()
+            raise _failure(info, url, target, _reason(e)) from e
+        if expected is not None and received != expected:
+            raise _failure(info, url, target, f"truncated: received {received} of {expected} bytes")
+        if info.size is not None and received != info.size:
+            raise _failure(
+                info, url, target, f"wrong size: received {received} bytes, expected {info.size}"
+            )
+        if info.sha256 is not None and sha256 != info.sha256.lower():
+            raise _failure(info, url, target, f"sha256 mismatch: got {sha256}")
+        try:
+            build_network(read_state_dict(tmp), source=f"{info.filename} from {url}")
+        except XMemError as e:
+            detail = str(e).replace(str(tmp), info.filename)
+            raise XMemError(
+                f"the file downloaded from {url} is not a valid XMem checkpoint ({detail}); "
+                f"{_manual_hint(info, target)}"
+            ) from e
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+    logger.info("saved %s", target)
+    return target
+
+
+def _looks_like_path(text: str) -> bool:
+    separators = [s for s in (os.sep, os.altsep, "/") if s]
+    return any(s in text for s in separators) or text.lower().endswith(_PATH_SUFFIXES)
+
+
+def resolve_weights(name_or_path: str | Path | None, download_missing: bool = True) -> Path:
+    """Turn a weights name or a checkpoint path into an existing file.
+
+    None means :data:`DEFAULT_WEIGHTS`. An existing file is returned as is; a known name gives
+    its cached file (downloaded when missing and ``download_missing``).
+    """
+    if name_or_path is None:
+        name_or_path = DEFAULT_WEIGHTS
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path
+    if path.is_dir() and (isinstance(name_or_path, Path) or _looks_like_path(text)):
+        raise XMemError(f"checkpoint '{text}' is a directory, not a file")
+    info = None if isinstance(name_or_path, Path) else find_weights(text)
+    if info is not None:
+        target = cache_dir() / info.filename
+        if target.is_file():
+            return target
+        if download_missing:
+            return download(info.name)
+        raise XMemError(
+            f"{info.filename} is not in the cache and downloading is disabled; "
+            f"get it from {weights_url(info)} and put it at {target}, "
+            f"or pass --weights /path/to/{info.filename}"
+        )
+    if isinstance(name_or_path, Path) or _looks_like_path(text):
+        raise XMemError(f"checkpoint file '{text}' does not exist")
+    raise XMemError(
+        f"unknown weights '{text}'; known names: {_known_names()} (or pass a checkpoint path)"
+    )
+
+
+def from_pretrained(
+    name_or_path: str | Path | None = None,
+    device: str | torch.device = "cpu",
+    download_missing: bool = True,
+) -> XMem:
+    """A network with pretrained weights (eval mode), by name (downloaded on demand) or path."""
+    return load_network(resolve_weights(name_or_path, download_missing), device)
+
+
+def list_weights() -> list[tuple[WeightInfo, Path | None]]:
+    """Every known checkpoint with its cached path, or None when it is not downloaded."""
+    root = cache_dir()
+    return [
+        (info, path if (path := root / info.filename).is_file() else None)
+        for info in WEIGHTS.values()
+    ]
+
+
+__all__ = [
+    "DEFAULT_WEIGHTS",
+    "WEIGHTS",
+    "WeightInfo",
+    "cache_dir",
+    "cached_path",
+    "download",
+    "find_weights",
+    "from_pretrained",
+    "list_weights",
+    "resolve_weights",
+    "weight_info",
+    "weights_url",
+]
