@@ -16,7 +16,13 @@ Pad = tuple[int, int, int, int]  # left, right, top, bottom
 
 def to_tensor(rgb: np.ndarray, device: str | torch.device = "cpu") -> Tensor:
     """RGB uint8 H×W×3 → normalised float32 3×H×W."""
-    image = torch.from_numpy(np.ascontiguousarray(rgb)).to(device).permute(2, 0, 1).float() / 255
+    image = (
+        torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=not rgb.flags.writeable))
+        .to(device)
+        .permute(2, 0, 1)
+        .float()
+        / 255
+    )
     mean = torch.tensor(IMAGENET_MEAN, device=device)[:, None, None]
     std = torch.tensor(IMAGENET_STD, device=device)[:, None, None]
     return (image - mean) / std

@@ -10,6 +10,7 @@ import numpy as np
 from PIL import Image
 
 from xmem.errors import XMemError
+from xmem.io._errors import PIL_ERRORS, pil_reason
 from xmem.io.source import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FrameSource, natural_sort_key
 from xmem.io.video import VideoSource
 
@@ -23,9 +24,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-# Exceptions PIL raises for unreadable, truncated or corrupt image data.
-PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)
 
 
 def _list_images(folder: Path) -> list[Path]:
@@ -65,7 +63,7 @@ def _header_size(path: Path) -> tuple[int, int]:
         with Image.open(path) as img:
             return img.size
     except PIL_ERRORS as exc:
-        raise XMemError(f"cannot read image '{path}': {exc}") from exc
+        raise XMemError(f"cannot read image '{path}': {pil_reason(exc)}") from exc
 
 
 def load_rgb(path: Path) -> np.ndarray:
@@ -75,7 +73,7 @@ def load_rgb(path: Path) -> np.ndarray:
             img.load()
             rgb = img.convert("RGB")
     except PIL_ERRORS as exc:
-        raise XMemError(f"image '{path}' is truncated or corrupt: {exc}") from exc
+        raise XMemError(f"image '{path}' is truncated or corrupt: {pil_reason(exc)}") from exc
     return np.asarray(rgb, dtype=np.uint8)
 
 

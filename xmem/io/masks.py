@@ -16,11 +16,11 @@ import numpy as np
 from PIL import Image
 
 from xmem.errors import XMemError
+from xmem.io._errors import PIL_ERRORS, pil_reason
 
 logger = logging.getLogger(__name__)
 
 PALETTE_SIZE = 768  # 256 RGB triplets
-_PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)
 
 
 @dataclass(frozen=True)
@@ -86,8 +86,8 @@ def read_mask(path: str | Path) -> Mask:
             mode = img.mode
             palette = img.getpalette("RGB") if mode in ("P", "PA") else None
             array = np.asarray(img)
-    except _PIL_ERRORS as exc:
-        raise XMemError(f"cannot read mask '{path}': {exc}") from exc
+    except PIL_ERRORS as exc:
+        raise XMemError(f"cannot read mask '{path}': {pil_reason(exc)}") from exc
 
     if mode in ("P", "PA"):
         ids = array[..., 0] if array.ndim == 3 else array
@@ -133,7 +133,7 @@ def write_mask(path: str | Path, ids: np.ndarray, palette: list[int] | None = No
     try:
         img.save(Path(path), format="PNG")
     except OSError as exc:
-        raise XMemError(f"cannot write mask '{path}': {exc}") from exc
+        raise XMemError(f"cannot write mask '{path}': {pil_reason(exc)}") from exc
 
 
 def _check_index(masks: Path, default_index: int, n_frames: int) -> int:

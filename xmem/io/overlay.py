@@ -11,9 +11,12 @@ from pathlib import Path
 import av
 import av.error
 import numpy as np
+from av.container import OutputContainer
+from av.video.stream import VideoStream
 from tqdm import tqdm
 
 from xmem.errors import XMemError
+from xmem.io._errors import AV_ERRORS, av_reason
 from xmem.io.masks import default_palette, read_mask
 from xmem.io.output import atomic_output_file
 from xmem.io.source import FrameSource
@@ -21,7 +24,6 @@ from xmem.io.source import FrameSource
 logger = logging.getLogger(__name__)
 
 OVERLAY_EXTENSIONS = (".mp4", ".mov", ".mkv", ".avi")
-_AV_ERRORS = (av.error.FFmpegError, OSError)
 
 
 def palette_colours(palette: Sequence[int]) -> np.ndarray:
@@ -72,17 +74,25 @@ def blend(
     return np.clip(np.rint(out), 0, 255).astype(np.uint8)
 
 
-def _add_stream(
-    container: av.container.OutputContainer, rate: Fraction, width: int, height: int
-) -> av.video.stream.VideoStream:
-    try:
-        stream = container.add_stream("libx264", rate=rate, options={"crf": "20"})
-    except (ValueError, av.error.FFmpegError) as exc:
-        logger.info("libx264 unavailable (%s); encoding the overlay with mpeg4", exc)
-        stream = container.add_stream("mpeg4", rate=rate)
-        stream.bit_rate = max(1_000_000, int(width * height * float(rate) * 0.3))
-    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-    return stream
+# Encoders tried in order: H.264 when FFmpeg has libx264, else MPEG-4 part 2.
+OVERLAY_CODECS = ("libx264", "mpeg4")
+_CODEC_OPTIONS = {"libx264": {"crf": "20"}}
+
+
+def _add_stream(container: OutputContainer, rate: Fraction, width: int, height: int) -> VideoStream:
+    for codec in OVERLAY_CODECS:
+        try:
+            stream = container.add_stream(codec, rate=rate, options=_CODEC_OPTIONS.get(codec, {}))
+        except (ValueError, av.error.FFmpegError) as exc:
+            logger.info("encoder %s unavailable (%s)", codec, av_reason(exc))
+            continue
+        if not isinstance(stream, VideoStream):  # pragma: no cover - not a video codec
+            continue
+        if codec != "libx264":
+            stream.bit_rate = max(1_000_000, int(width * height * float(rate) * 0.3))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        return stream
+    raise XMemError(f"FFmpeg (PyAV) has none of the encoders {', '.join(OVERLAY_CODECS)}")
 
 
 def _mask_ids(
@@ -160,11 +170,11 @@ def render_overlay(
             container.mux(stream.encode(None))
             container.close()  # writes the trailer
             container = None
-        except _AV_ERRORS as exc:
-            raise XMemError(f"cannot encode overlay video '{out}': {exc}") from exc
+        except AV_ERRORS as exc:
+            raise XMemError(f"cannot encode overlay video '{out}': {av_reason(exc)}") from exc
         finally:
             bar.close()
             if container is not None:
-                with contextlib.suppress(*_AV_ERRORS):
+                with contextlib.suppress(*AV_ERRORS):
                     container.close()
     logger.info("wrote overlay video %s (%d frames)", out, n)

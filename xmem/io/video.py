@@ -19,13 +19,13 @@ import av.error
 import numpy as np
 
 from xmem.errors import XMemError
+from xmem.io._errors import AV_ERRORS, av_reason
 from xmem.io.source import FrameSource
 
 logger = logging.getLogger(__name__)
 
 CHUNK = 16  # most frames held in memory when reading backwards
 _SKIP_LIMIT = 48  # decode-and-discard forward rather than seek when the gap is this small
-_AV_ERRORS = (av.error.FFmpegError, OSError)
 
 
 class _Resync(Exception):
@@ -49,10 +49,10 @@ class VideoSource(FrameSource):
         self._prescan()
         self.names = [f"{i:05d}" for i in range(len(self._pts))]
         self._index_of = {pts: i for i, pts in enumerate(self._pts)}
-        pts_ok = all(p is not None for p in self._pts)
-        self._seekable = pts_ok and all(
-            a < b
-            for a, b in itertools.pairwise(self._pts)  # type: ignore[operator]
+        # Seeking needs a known, strictly increasing timestamp for every frame.
+        self._seek_pts = [p for p in self._pts if p is not None]
+        self._seekable = len(self._seek_pts) == len(self._pts) and all(
+            a < b for a, b in itertools.pairwise(self._seek_pts)
         )
         if not self._seekable:
             logger.warning(
@@ -66,8 +66,8 @@ class VideoSource(FrameSource):
     def _open(self) -> tuple[av.container.InputContainer, av.video.stream.VideoStream]:
         try:
             container = av.open(str(self.path), mode="r")
-        except _AV_ERRORS as exc:
-            raise XMemError(f"cannot read video '{self.path}': {exc}") from exc
+        except AV_ERRORS as exc:
+            raise XMemError(f"cannot read video '{self.path}': {av_reason(exc)}") from exc
         if not container.streams.video:
             container.close()
             raise XMemError(f"'{self.path}' has no video stream")
@@ -88,9 +88,10 @@ class VideoSource(FrameSource):
                         f"({size[0]}x{size[1]} to {frame.width}x{frame.height})"
                     )
                 self._pts.append(frame.pts)
-        except _AV_ERRORS as exc:
+        except AV_ERRORS as exc:
             raise XMemError(
-                f"video '{self.path}' is truncated or corrupt at frame {len(self._pts)}: {exc}"
+                f"video '{self.path}' is truncated or corrupt at frame {len(self._pts)}: "
+                f"{av_reason(exc)}"
             ) from exc
         finally:
             announced = stream.frames
@@ -135,11 +136,13 @@ class VideoSource(FrameSource):
 
         Output before the first keyframe (leading pictures of an open GOP) is discarded.
         """
-        if self._container is None:
+        self._frames = None  # the old decoder output is invalid once we seek
+        if self._container is None or self._stream is None:
             self._container, self._stream = self._open()
+        container, stream = self._container, self._stream
         try:
-            self._container.seek(self._pts[anchor], stream=self._stream, backward=True)
-            frames = self._container.decode(self._stream)
+            container.seek(self._seek_pts[anchor], stream=stream, backward=True)
+            frames = container.decode(stream)
             for frame in frames:
                 index = self._index_of.get(frame.pts)
                 if index is None or index > target:
@@ -148,7 +151,7 @@ class VideoSource(FrameSource):
                     self._frames = itertools.chain([frame], frames)
                     self._next_index = index
                     return True
-        except _AV_ERRORS as exc:
+        except AV_ERRORS as exc:
             logger.debug("seek to frame %d of %s failed: %s", anchor, self.path, exc)
         return False
 
@@ -161,7 +164,7 @@ class VideoSource(FrameSource):
                     self._next_index <= target <= self._next_index + _SKIP_LIMIT
                 )
                 if near:
-                    pass
+                    pass  # decode forward and discard the gap below
                 elif self._seekable and target > 0:
                     back = 0
                     while True:
@@ -190,9 +193,9 @@ class VideoSource(FrameSource):
             raise XMemError(
                 f"video '{self.path}' ended early at frame {index}; was it modified?"
             ) from None
-        except _AV_ERRORS as exc:
+        except AV_ERRORS as exc:
             raise XMemError(
-                f"video '{self.path}' is truncated or corrupt at frame {index}: {exc}"
+                f"video '{self.path}' is truncated or corrupt at frame {index}: {av_reason(exc)}"
             ) from exc
         if self._seekable and frame.pts != self._pts[index]:
             logger.warning(

@@ -1,0 +1,32 @@
+"""XMem long-term video object segmentation.
+
+Five lines to track objects through a video::
+
+    import xmem
+    model = xmem.from_pretrained("XMem")              # or a checkpoint path
+    for result in xmem.track(model, "video.mp4", {0: first_frame_ids}):
+        ...  # result.index, result.mask (H×W object ids), result.object_ids
+"""
+
+from xmem.errors import XMemError
+from xmem.inference.config import InferenceConfig
+from xmem.inference.core import InferenceCore
+from xmem.inference.tracker import FrameResult, track
+from xmem.model.checkpoint import load_network
+from xmem.model.network import ModelConfig, XMem
+from xmem.model.weights import from_pretrained
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FrameResult",
+    "InferenceConfig",
+    "InferenceCore",
+    "ModelConfig",
+    "XMem",
+    "XMemError",
+    "from_pretrained",
+    "load_network",
+    "track",
+    "__version__",
+]

@@ -1,0 +1,79 @@
+"""``xmem weights``: list, download and locate the pretrained checkpoints."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from xmem.errors import XMemError
+from xmem.model.weights import (
+    DEFAULT_WEIGHTS,
+    WEIGHTS,
+    cache_dir,
+    cached_path,
+    download,
+    list_weights,
+)
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``xmem weights`` and its actions on the top-level sub-parsers."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "weights",
+        help="list, download and locate pretrained weights",
+        description=(
+            "Pretrained XMem checkpoints. They are cached in $XMEM_CACHE_DIR, else "
+            "$XDG_CACHE_HOME/xmem, else ~/.cache/xmem; $XMEM_WEIGHTS_MIRROR replaces the "
+            "download base URL."
+        ),
+    )
+    actions = parser.add_subparsers(dest="weights_action", required=True, metavar="ACTION")
+
+    listing = actions.add_parser("list", help="show the known weights and whether they are cached")
+    listing.set_defaults(run=run_list)
+
+    names = ", ".join(WEIGHTS)
+    fetch = actions.add_parser("download", help="download weights into the cache, print the path")
+    fetch.add_argument("name", metavar="NAME", help=f"one of {names}")
+    fetch.add_argument("--force", action="store_true", help="download again even when cached")
+    fetch.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fetch.set_defaults(run=run_download)
+
+    where = actions.add_parser("path", help="print where the weights are (or would be) cached")
+    where.add_argument("name", metavar="NAME", help=f"one of {names}")
+    where.set_defaults(run=run_path)
+
+    parser.set_defaults(run=_no_action)  # the actions' own defaults override this
+    return parser
+
+
+def _no_action(args: argparse.Namespace) -> int:
+    raise XMemError("choose an action: xmem weights list | download NAME | path NAME")
+
+
+def run_list(args: argparse.Namespace) -> int:
+    """Print a table: name (default marked), cached yes/no, path, description."""
+    rows = [("NAME", "CACHED", "PATH", "DESCRIPTION")]
+    for info, path in list_weights():
+        mark = "* " if info.name == DEFAULT_WEIGHTS else "  "
+        rows.append((mark + info.name, "yes" if path else "no", str(path or "-"), info.description))
+    rows[0] = ("  " + rows[0][0],) + rows[0][1:]
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]) for row in rows]
+    lines.append(f"(* = default)  cache: {cache_dir()}")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+def run_download(args: argparse.Namespace) -> int:
+    """Download (unless cached, or with --force) and print the final path."""
+    path = download(args.name, force=args.force, progress=not args.no_progress)
+    sys.stdout.write(f"{path}\n")
+    return 0
+
+
+def run_path(args: argparse.Namespace) -> int:
+    """Print the cache path of the named weights, whether or not it exists yet."""
+    sys.stdout.write(f"{cached_path(args.name)}\n")
+    return 0

@@ -1,0 +1,145 @@
+"""Whole-video tracking as a generator: frames in, one result per frame out, as computed.
+
+Frames are processed at a reduced size (shorter side 480 by default, as the official
+evaluation): images resized bilinearly, given masks with nearest neighbour; probabilities are
+upsampled bilinearly to the frame's size before the argmax. Nothing is collected for the whole
+video: memory use does not grow with its length.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from xmem.inference.config import InferenceConfig
+from xmem.inference.core import InferenceCore
+from xmem.inference.image import (
+    processing_size,
+    resize_image,
+    resize_mask,
+    to_tensor,
+    upsample_prob,
+)
+from xmem.io.source import FrameSource
+from xmem.model.network import XMem
+
+logger = logging.getLogger(__name__)
+
+Frames = str | Path | FrameSource | Sequence[np.ndarray] | Iterable[tuple[int, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """The segmentation of one frame.
+
+    index: the frame's index in the video (display order, also when tracking backward).
+    mask: H×W object ids at the frame's resolution (uint8 when ids ≤ 255, else int32).
+    object_ids: ids of the objects tracked at this frame.
+    prob: (1+N)×H×W float32 probabilities (background first, then ``object_ids``), only
+        with ``return_prob=True``.
+    """
+
+    index: int
+    mask: np.ndarray
+    object_ids: tuple[int, ...]
+    prob: Tensor | None = None
+
+
+def _frame_pairs(
+    frames: Frames, reverse: bool
+) -> tuple[Iterable[tuple[int, np.ndarray]], FrameSource | None]:
+    from xmem.io.frames import open_frames
+
+    if isinstance(frames, str | Path):
+        frames = open_frames(frames)
+    if isinstance(frames, FrameSource):
+        order = range(len(frames))
+        return frames.read(order[::-1] if reverse else order), frames
+    if isinstance(frames, Sequence):
+        pairs = list(enumerate(frames))
+        return (pairs[::-1] if reverse else pairs), None
+    if reverse:
+        raise ValueError("reverse=True needs a video, a FrameSource or a sequence of frames")
+    return frames, None
+
+
+def _with_last(pairs: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray, bool]]:
+    """Yield (index, frame, is_last), looking one frame ahead."""
+    it = iter(pairs)
+    try:
+        current = next(it)
+    except StopIteration:
+        return
+    for following in it:
+        yield (*current, False)
+        current = following
+    yield (*current, True)
+
+
+def _ids_map(prob: Tensor, object_ids: Sequence[int]) -> np.ndarray:
+    lut = torch.tensor([0, *object_ids], device=prob.device)
+    ids = lut[prob.argmax(0)].cpu().numpy()
+    return ids.astype(np.uint8 if max(object_ids, default=0) <= 255 else np.int32)
+
+
+@torch.inference_mode()
+def track(
+    network: XMem,
+    frames: Frames,
+    annotations: Mapping[int, np.ndarray],
+    *,
+    config: InferenceConfig | None = None,
+    size: int = 480,
+    reverse: bool = False,
+    precision: str = "fp32",
+    return_prob: bool = False,
+) -> Iterator[FrameResult]:
+    """Track the annotated objects through a video, yielding each frame as it is done.
+
+    Args:
+        network: an XMem network (eval mode) on the device to use.
+        frames: a video file or frame folder path, a :class:`FrameSource`, a sequence of RGB
+            uint8 H×W×3 arrays, or an iterable of ``(index, frame)`` pairs.
+        annotations: frame index → H×W integer object ids (0 = background) at the frame's
+            resolution. The first annotated frame starts tracking; a later one adds new objects
+            or corrects the objects it contains (the others keep their prediction).
+        config: inference options (paper defaults).
+        size: processing size of the shorter side; ``-1`` keeps the original resolution.
+        reverse: process from the last frame to the first (backward propagation).
+        precision: "fp32", "fp16" or "bf16".
+        return_prob: also return the probabilities of every frame.
+
+    Frames before the first annotation (in processing order) yield empty masks.
+    """
+    pairs, source = _frame_pairs(frames, reverse)
+    core = InferenceCore(network, config, precision=precision)
+    device = core.device
+    try:
+        for index, rgb, last in _with_last(pairs):
+            h, w = rgb.shape[:2]
+            hw = processing_size(h, w, size)
+            annotation = annotations.get(index)
+            mask, objects = None, None
+            if annotation is not None:
+                if annotation.shape != (h, w):
+                    raise ValueError(
+                        f"annotation of frame {index} is {annotation.shape[1]}×"
+                        f"{annotation.shape[0]} but the frame is {w}×{h}"
+                    )
+                mask = torch.from_numpy(annotation.astype(np.int64)).to(device)
+                # ids of the full-size mask: a tiny object lost by resizing is kept, empty
+                objects = [int(i) for i in torch.unique(mask).tolist() if i != 0]
+                mask = resize_mask(mask, hw)
+            image = to_tensor(resize_image(rgb, hw), device)
+            prob = upsample_prob(core.step(image, mask, objects, end=last), (h, w))
+            ids = tuple(core.object_ids) if prob.shape[0] > 1 else ()
+            yield FrameResult(index, _ids_map(prob, ids), ids, prob.cpu() if return_prob else None)
+    finally:
+        if source is not None and isinstance(frames, str | Path):
+            source.close()
