@@ -127,7 +127,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "-m",
         type=Path,
         required=True,
-        help="one PNG (first frame, or the frame it is named after) or a folder of PNGs named like the frames",
+        help="one PNG (for the first frame, or the frame named like it) "
+        "or a folder of PNGs named like the frames",
     )
     p.add_argument(
         "--out", "-o", type=Path, required=True, help="output folder: one palette PNG per frame"
@@ -156,7 +157,8 @@ def load_annotations(
         h, w = mask.ids.shape
         if (h, w) != (source.height, source.width):
             raise XMemError(
-                f"mask '{paths[index]}' is {w}×{h} but the frames are {source.width}×{source.height}"
+                f"mask '{paths[index]}' is {w}×{h} "
+                f"but the frames are {source.width}×{source.height}"
             )
         if not mask.ids.any():
             if not annotations:
