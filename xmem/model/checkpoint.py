@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -95,12 +94,10 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         raise XMemError(f"checkpoint '{path}' does not exist")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as e:
+    except OSError as e:
+        raise XMemError(f"cannot read checkpoint '{path}': {e.strerror or e}") from e
+    except Exception as e:  # the unpickler raises many types on foreign or corrupt files
         raise XMemError(f"'{path}' is not a PyTorch checkpoint ({type(e).__name__})") from e
-    except Exception as e:  # unpickling errors have no common base class
-        if "pickle" in type(e).__module__ or "Unpickl" in type(e).__name__:
-            raise XMemError(f"'{path}' is not a PyTorch checkpoint ({type(e).__name__})") from e
-        raise
     if isinstance(obj, Mapping):
         for key in _CONTAINER_KEYS:
             if isinstance(obj.get(key), Mapping):
