@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(message)s" if not args.verbose else None)
+    fmt = "%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s"
+    logging.basicConfig(level=level, format=fmt)
     try:
         return int(args.run(args) or 0)
     except XMemError as e:

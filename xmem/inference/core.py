@@ -138,6 +138,7 @@ class InferenceCore:
         prob_with_bg[0] = 1
         if need_segment:
             slots = [s for g in old_groups for s in self.objects.slots(g)]
+            assert kf.selection is not None
             readout = self.memory.read(kf.key[0], kf.selection[0], [g.gid for g in old_groups])
             hidden = self.memory.hidden[:, slots] if self.memory.hidden is not None else None
             with self._autocast():
@@ -162,8 +163,9 @@ class InferenceCore:
                 value, hidden = self.network.encode_value(
                     image, kf.f16, self.memory.hidden, prob_with_bg[None, 1:], is_deep_update
                 )
+            assert kf.shrinkage is not None
             values = {g.gid: value[0, self.objects.slots(g)] for g in self.objects.groups}
-            selection = kf.selection[0] if c.enable_long_term else None
+            selection = kf.selection[0] if kf.selection is not None and c.enable_long_term else None
             self.memory.write(kf.key[0], kf.shrinkage[0], selection, values)
             self.last_mem_ti = self.curr_ti
             if is_deep_update:

@@ -55,7 +55,7 @@ def resize_image(rgb: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     """Bilinear resize of an RGB uint8 image (PIL, as the original evaluation)."""
     if rgb.shape[:2] == hw:
         return rgb
-    return np.asarray(Image.fromarray(rgb).resize((hw[1], hw[0]), Image.BILINEAR))
+    return np.asarray(Image.fromarray(rgb).resize((hw[1], hw[0]), Image.Resampling.BILINEAR))
 
 
 def resize_mask(mask: Tensor, hw: tuple[int, int]) -> Tensor:

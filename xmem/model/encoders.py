@@ -42,6 +42,7 @@ class KeyProjection(nn.Module):
         self.d_proj = nn.Conv2d(in_dim, 1, kernel_size=3, padding=1)
         self.e_proj = nn.Conv2d(in_dim, key_dim, kernel_size=3, padding=1)
         nn.init.orthogonal_(self.key_proj.weight)
+        assert self.key_proj.bias is not None
         nn.init.zeros_(self.key_proj.bias)
 
     def forward(

@@ -1,0 +1,32 @@
+# Two commands for a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# CPU build first: with torch already installed, the package's torch requirement pulls nothing
+TORCH  ?= torch==2.13.0
+WEIGHTS ?= XMem
+DEMO_OUT ?= demo-output
+
+.PHONY: demo test lint install clean
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet "$(TORCH)"
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@
+
+install: $(VENV)/.installed
+
+demo: $(VENV)/.installed
+	@WEIGHTS="$(WEIGHTS)" DEMO_OUT="$(DEMO_OUT)" PY="$(PY)" bash scripts/demo.sh
+
+lint: $(VENV)/.installed
+	$(PY) -m ruff check xmem tests scripts
+	$(PY) -m ruff format --check xmem tests scripts
+	$(PY) -m mypy xmem
+
+test: $(VENV)/.installed lint
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache .mypy_cache
