@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ from xmem.inference.core import PRECISIONS
 from xmem.inference.tracker import track
 from xmem.io.frames import open_frames
 from xmem.io.masks import Mask, find_annotations, read_mask, write_mask
-from xmem.io.output import StagedDirectory
+from xmem.io.output import StagedDirectory, atomic_output_file
 from xmem.io.overlay import render_overlay
 from xmem.io.source import FrameSource
 
@@ -188,7 +189,15 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     with open_frames(args.input) as source:
         annotations, palette = load_annotations(source, args.masks, args.reverse)
-        with StagedDirectory(args.out) as staged:
+        # Both outputs are staged (checked writable before any work) and appear only when
+        # everything succeeded: a failure while writing the overlay leaves no masks either.
+        with contextlib.ExitStack() as outputs:
+            overlay = (
+                outputs.enter_context(atomic_output_file(args.overlay))
+                if args.overlay is not None
+                else None
+            )
+            staged = outputs.enter_context(StagedDirectory(args.out))
             network = from_pretrained(args.weights, device=device)
             results = track(
                 network,
@@ -206,6 +215,11 @@ def run(args: argparse.Namespace) -> int:
             for result in bar:
                 write_mask(staged.path / f"{source.names[result.index]}.png", result.mask, palette)
             elapsed = time.perf_counter() - start
+            if overlay is not None:
+                masks = [staged.path / f"{name}.png" for name in source.names]
+                render_overlay(
+                    source, masks, overlay, fps=source.fps, palette=palette, progress=True
+                )
         logger.info(
             "wrote %d masks to %s (%.2f frames/s on %s)",
             len(source),
@@ -214,9 +228,5 @@ def run(args: argparse.Namespace) -> int:
             device,
         )
         if args.overlay is not None:
-            masks = [args.out / f"{name}.png" for name in source.names]
-            render_overlay(
-                source, masks, args.overlay, fps=source.fps, palette=palette, progress=True
-            )
             logger.info("wrote overlay video %s", args.overlay)
     return 0

@@ -23,18 +23,26 @@ class InferenceConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.top_k >= 1, "top_k must be at least 1"),
-            (self.mem_every >= 1, "mem_every must be at least 1"),
-            (self.deep_update_every != 0, "deep_update_every must be non-zero"),
-            (self.num_prototypes >= 1, "num_prototypes must be at least 1"),
-            (self.min_mid_term_frames >= 1, "min_mid_term_frames must be at least 1"),
+            (self.top_k >= 1, "top_k (--top-k) must be at least 1"),
+            (self.mem_every >= 1, "mem_every (--mem-every) must be at least 1"),
+            (
+                self.deep_update_every != 0,
+                "deep_update_every (--deep-update-every) must be non-zero",
+            ),
+            (self.num_prototypes >= 1, "num_prototypes (--num-prototypes) must be at least 1"),
+            (
+                self.min_mid_term_frames >= 1,
+                "min_mid_term_frames (--min-mid-term-frames) must be at least 1",
+            ),
             (
                 self.max_mid_term_frames > self.min_mid_term_frames,
-                "max_mid_term_frames must be larger than min_mid_term_frames",
+                "max_mid_term_frames (--max-mid-term-frames) must be larger than "
+                "min_mid_term_frames",
             ),
             (
                 self.max_long_term_elements > self.num_prototypes,
-                "max_long_term_elements must be larger than num_prototypes",
+                "max_long_term_elements (--max-long-term-elements) must be larger than "
+                "num_prototypes",
             ),
         ]
         for ok, message in checks:

@@ -31,7 +31,9 @@ from xmem.model.network import XMem
 
 logger = logging.getLogger(__name__)
 
-Frames = str | Path | FrameSource | Sequence[np.ndarray] | Iterable[tuple[int, np.ndarray]]
+Frames = (
+    str | Path | FrameSource | np.ndarray | Sequence[np.ndarray] | Iterable[tuple[int, np.ndarray]]
+)
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,14 @@ def _frame_pairs(
     if isinstance(frames, FrameSource):
         order = range(len(frames))
         return frames.read(order[::-1] if reverse else order), frames
+    if isinstance(frames, np.ndarray):
+        if frames.ndim != 4:
+            raise ValueError(f"an array of frames must be N×H×W×3, got shape {frames.shape}")
+        frames = list(frames)
     if isinstance(frames, Sequence):
-        pairs = list(enumerate(frames))
+        # a list of (index, frame) pairs keeps its indices; plain frames are numbered from 0
+        is_pairs = len(frames) > 0 and isinstance(frames[0], tuple)
+        pairs = list(frames) if is_pairs else list(enumerate(frames))
         return (pairs[::-1] if reverse else pairs), None
     if reverse:
         raise ValueError("reverse=True needs a video, a FrameSource or a sequence of frames")
@@ -105,23 +113,34 @@ def track(
     Args:
         network: an XMem network (eval mode) on the device to use.
         frames: a video file or frame folder path, a :class:`FrameSource`, a sequence of RGB
-            uint8 H×W×3 arrays, or an iterable of ``(index, frame)`` pairs.
+            uint8 H×W×3 arrays (or one N×H×W×3 array), or an iterable (e.g. a list or a
+            generator) of ``(index, frame)`` pairs.
         annotations: frame index → H×W integer object ids (0 = background) at the frame's
             resolution. The first annotated frame starts tracking; a later one adds new objects
             or corrects the objects it contains (the others keep their prediction).
         config: inference options (paper defaults).
         size: processing size of the shorter side; ``-1`` keeps the original resolution.
+            Masks and probabilities are always returned at the frame's resolution.
         reverse: process from the last frame to the first (backward propagation).
         precision: "fp32", "fp16" or "bf16".
         return_prob: also return the probabilities of every frame.
 
     Frames before the first annotation (in processing order) yield empty masks.
     """
+    if size == 0 or size < -1:
+        raise ValueError(f"size must be positive, or -1 to keep the original, got {size}")
+    core = InferenceCore(network, config, precision=precision)  # before opening any file
     pairs, source = _frame_pairs(frames, reverse)
-    core = InferenceCore(network, config, precision=precision)
     device = core.device
+    pending = set(annotations)
     try:
         for index, rgb, last in _with_last(pairs):
+            pending.discard(index)
+            if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+                raise ValueError(
+                    f"frame {index} must be an RGB uint8 H×W×3 array, "
+                    f"got {rgb.dtype} {tuple(rgb.shape)}"
+                )
             h, w = rgb.shape[:2]
             hw = processing_size(h, w, size)
             annotation = annotations.get(index)
@@ -140,6 +159,10 @@ def track(
             prob = upsample_prob(core.step(image, mask, objects, end=last), (h, w))
             ids = tuple(core.object_ids) if prob.shape[0] > 1 else ()
             yield FrameResult(index, _ids_map(prob, ids), ids, prob.cpu() if return_prob else None)
+        if pending:
+            logger.warning(
+                "annotations for frames %s were not used: no such frame", sorted(pending)
+            )
     finally:
         if source is not None and isinstance(frames, str | Path):
             source.close()

@@ -177,4 +177,4 @@ def render_overlay(
             if container is not None:
                 with contextlib.suppress(*AV_ERRORS):
                     container.close()
-    logger.info("wrote overlay video %s (%d frames)", out, n)
+    logger.debug("wrote overlay video %s (%d frames)", out, n)

@@ -67,11 +67,11 @@ def _backbone(state_dict: Mapping[str, Tensor], prefix: str, first_stage: str) -
     return arch
 
 
-def infer_config(state_dict: Mapping[str, Tensor]) -> ModelConfig:
+def infer_config(state_dict: Mapping[str, Tensor], source: str = "checkpoint") -> ModelConfig:
     """Read the architecture (dims, backbones, decoder widths) from a converted state dict."""
     missing = [k for k in _REQUIRED if k not in state_dict]
     if missing:
-        raise XMemError(f"not an XMem checkpoint: key {missing[0]!r} is missing")
+        raise XMemError(f"{source} is not an XMem checkpoint: key {missing[0]!r} is missing")
     transform = state_dict.get("decoder.hidden_update.transform.weight")
     return ModelConfig(
         key_dim=state_dict["key_proj.key_proj.weight"].shape[0],
@@ -111,7 +111,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
 def build_network(state_dict: Mapping[str, Tensor], source: str = "checkpoint") -> XMem:
     """Build the network a state dict describes and load it with ``strict=True`` (eval mode)."""
     state_dict = convert_state_dict(state_dict)
-    net = XMem(infer_config(state_dict))
+    net = XMem(infer_config(state_dict, source))
     own = net.state_dict()
     missing = sorted(set(own) - set(state_dict))
     unexpected = sorted(set(state_dict) - set(own))
