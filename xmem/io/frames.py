@@ -11,7 +11,13 @@ from PIL import Image
 
 from xmem.errors import XMemError
 from xmem.io._errors import PIL_ERRORS, pil_reason
-from xmem.io.source import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, FrameSource, natural_sort_key
+from xmem.io.source import (
+    IMAGE_EXTENSIONS,
+    VIDEO_EXTENSIONS,
+    FrameSource,
+    natural_sort_key,
+    visible_files,
+)
 from xmem.io.video import VideoSource
 
 __all__ = [
@@ -28,20 +34,7 @@ logger = logging.getLogger(__name__)
 
 def _list_images(folder: Path) -> list[Path]:
     """Image files of ``folder`` in natural order; rejects stray files and duplicate stems."""
-    images: list[Path] = []
-    for entry in sorted(folder.iterdir()):
-        if entry.name.startswith("."):
-            logger.debug("ignoring hidden file %s", entry)
-            continue
-        if entry.is_dir():
-            logger.debug("ignoring subfolder %s", entry)
-            continue
-        if entry.suffix.lower() not in IMAGE_EXTENSIONS:
-            raise XMemError(
-                f"stray file '{entry.name}' in frames folder '{folder}'; remove it or move it "
-                f"elsewhere (frames must be {', '.join(IMAGE_EXTENSIONS)} images)"
-            )
-        images.append(entry)
+    images = visible_files(folder, IMAGE_EXTENSIONS, "frames")
     if not images:
         raise XMemError(
             f"frames folder '{folder}' contains no images ({', '.join(IMAGE_EXTENSIONS)})"

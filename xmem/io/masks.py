@@ -17,6 +17,7 @@ from PIL import Image
 
 from xmem.errors import XMemError
 from xmem.io._errors import PIL_ERRORS, pil_reason
+from xmem.io.source import visible_files
 
 logger = logging.getLogger(__name__)
 
@@ -173,18 +174,7 @@ def find_annotations(
         return {_check_index(masks, default_index, len(frame_names)): masks}
 
     found: dict[int, Path] = {}
-    for entry in sorted(masks.iterdir()):
-        if entry.name.startswith("."):
-            logger.debug("ignoring hidden file %s", entry)
-            continue
-        if entry.is_dir():
-            logger.debug("ignoring subfolder %s", entry)
-            continue
-        if entry.suffix.lower() != ".png":
-            raise XMemError(
-                f"stray file '{entry.name}' in masks folder '{masks}'; remove it or move it "
-                "elsewhere (masks must be .png files)"
-            )
+    for entry in visible_files(masks, (".png",), "masks"):
         if entry.stem not in index_of:
             raise XMemError(
                 f"mask '{entry}' matches no frame; masks must be named like the frames "

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import abc
+import logging
 import re
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from types import TracebackType
 
 import numpy as np
+
+from xmem.errors import XMemError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm")
@@ -24,6 +28,26 @@ def natural_sort_key(name: str) -> tuple[tuple[object, ...], str]:
     parts = _DIGITS.split(name)
     key = tuple(int(p) if i % 2 else p.lower() for i, p in enumerate(parts))
     return key, name
+
+
+logger = logging.getLogger(__name__)
+
+
+def visible_files(folder: Path, extensions: Sequence[str], kind: str) -> list[Path]:
+    """Regular, non-hidden files of ``folder`` (sorted by name); hidden files and subfolders
+    are ignored, any file with another extension is a stray file (XMemError)."""
+    files: list[Path] = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith(".") or entry.is_dir():
+            logger.debug("ignoring %s", entry)
+            continue
+        if entry.suffix.lower() not in extensions:
+            raise XMemError(
+                f"stray file '{entry.name}' in {kind} folder '{folder}'; remove it or move it "
+                f"elsewhere ({kind} must be {', '.join(extensions)} files)"
+            )
+        files.append(entry)
+    return files
 
 
 class FrameSource(abc.ABC):

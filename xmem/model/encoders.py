@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from xmem.model.modules import FeatureFusionBlock, HiddenReinforcer
-from xmem.model.resnet import ARCHITECTURES, make_stage, stage_channels
+from xmem.model.resnet import resnet_stages, stage_channels
 
 
 class KeyEncoder(nn.Module):
@@ -14,16 +14,11 @@ class KeyEncoder(nn.Module):
 
     def __init__(self, arch: str = "resnet50") -> None:
         super().__init__()
-        block, counts = ARCHITECTURES[arch]
-        c4, c8, _ = stage_channels(arch)
-        self.channels = stage_channels(arch)  # (f4, f8, f16)
         self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.res2 = make_stage(block, 64, 64, counts[0], 1)
-        self.layer2 = make_stage(block, c4, 128, counts[1], 2)
-        self.layer3 = make_stage(block, c8, 256, counts[2], 2)
+        self.res2, self.layer2, self.layer3 = resnet_stages(arch)
 
     def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(image))))
@@ -64,16 +59,12 @@ class ValueEncoder(nn.Module):
         self, image_dim: int, value_dim: int, hidden_dim: int, arch: str = "resnet18"
     ) -> None:
         super().__init__()
-        block, counts = ARCHITECTURES[arch]
-        c4, c8, c16 = stage_channels(arch)
         self.conv1 = nn.Conv2d(5, 64, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = make_stage(block, 64, 64, counts[0], 1)
-        self.layer2 = make_stage(block, c4, 128, counts[1], 2)
-        self.layer3 = make_stage(block, c8, 256, counts[2], 2)
-        self.fuser = FeatureFusionBlock(image_dim, c16, value_dim, value_dim)
+        self.layer1, self.layer2, self.layer3 = resnet_stages(arch)
+        self.fuser = FeatureFusionBlock(image_dim, stage_channels(arch)[2], value_dim, value_dim)
         self.hidden_reinforce = HiddenReinforcer(value_dim, hidden_dim) if hidden_dim > 0 else None
 
     def forward(

@@ -77,6 +77,17 @@ def stage_channels(arch: str) -> tuple[int, int, int]:
     return (64 * block.expansion, 128 * block.expansion, 256 * block.expansion)
 
 
+def resnet_stages(arch: str) -> tuple[nn.Sequential, nn.Sequential, nn.Sequential]:
+    """Stages 1-3 of a ResNet (strides 4, 8, 16 after the stem)."""
+    block, counts = ARCHITECTURES[arch]
+    c4, c8, _ = stage_channels(arch)
+    return (
+        make_stage(block, 64, 64, counts[0], 1),
+        make_stage(block, c4, 128, counts[1], 2),
+        make_stage(block, c8, 256, counts[2], 2),
+    )
+
+
 def make_stage(
     block: type[BasicBlock] | type[Bottleneck], in_ch: int, planes: int, blocks: int, stride: int
 ) -> nn.Sequential:
