@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -40,3 +41,12 @@ def tiny_network(seed: int = 0, config: ModelConfig = TINY) -> XMem:
 @pytest.fixture(scope="session")
 def tiny_net() -> XMem:
     return tiny_network()
+
+
+@pytest.fixture(scope="module")
+def one_thread() -> Iterator[None]:
+    """Tiny frames gain nothing from threads; one thread keeps timings stable on busy CPUs."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -15,65 +15,24 @@ import pytest
 import torch
 from conftest import tiny_network
 from PIL import Image
+from scene import H, N, W, encode_video, frame, ids
 
 from xmem.cli.main import main
 
-H, W = 64, 96
-N = 12
-SQUARE = 16
 # an input palette that is not the default DAVIS one, to check that outputs keep it
 PALETTE = [0, 0, 0, 10, 200, 30, 250, 20, 160, 40, 40, 240] + [0] * (768 - 12)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny frames gain nothing from threads; one thread keeps timings stable on busy CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # -- inputs ------------------------------------------------------------------------------
-
-_BACKGROUND = np.random.default_rng(1).integers(0, 200, (H, W, 3), dtype=np.uint8)
-
-
-def box(t: int, obj: int) -> tuple[int, int]:
-    """Top-left corner of object ``obj`` at frame ``t``."""
-    return (12, 8 + 3 * t) if obj == 1 else (40, W - 8 - SQUARE - 2 * t)
-
-
-def frame(t: int) -> np.ndarray:
-    img = _BACKGROUND.copy()
-    for obj, colour in ((1, (250, 30, 30)), (2, (30, 250, 30))):
-        y, x = box(t, obj)
-        img[y : y + SQUARE, x : x + SQUARE] = colour
-    return img
-
-
-def ids(t: int, *objects: int, shape: tuple[int, int] = (H, W)) -> np.ndarray:
-    out = np.zeros(shape, dtype=np.uint8)
-    for obj in objects:
-        y, x = box(t, obj)
-        out[y : y + SQUARE, x : x + SQUARE] = obj
-    return out
 
 
 def save_mask(path: Path, mask: np.ndarray) -> Path:
     img = Image.fromarray(mask, mode="P")
     img.putpalette(PALETTE)
     img.save(path)
-    return path
-
-
-def encode_video(path: Path, frames: list[np.ndarray]) -> Path:
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=24, options={"crf": "18"})
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for rgb in frames:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        container.mux(stream.encode(None))
     return path
 
 

@@ -5,56 +5,18 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 import torch
 from PIL import Image
+from scene import H, N, W, encode_video, frame, ids
 
 import xmem
 from xmem.inference.tracker import FrameResult
 from xmem.io.source import FrameSource
 from xmem.model.network import XMem
 
-H, W = 64, 96
-N = 12
-SQUARE = 16
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny frames gain nothing from threads; one thread keeps timings stable on busy CPUs."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-_BACKGROUND = np.random.default_rng(0).integers(0, 200, (H, W, 3), dtype=np.uint8)
-
-
-def square_box(t: int, obj: int = 1) -> tuple[int, int]:
-    """Top-left corner of object ``obj`` at frame ``t``: object 1 moves right, 2 moves left."""
-    if obj == 1:
-        return 12, 8 + 3 * t
-    return 40, W - 8 - SQUARE - 2 * t
-
-
-def frame(t: int) -> np.ndarray:
-    """Textured background with a red square (object 1) and a green square (object 2)."""
-    img = _BACKGROUND.copy()
-    for obj, colour in ((1, (250, 30, 30)), (2, (30, 250, 30))):
-        y, x = square_box(t, obj)
-        img[y : y + SQUARE, x : x + SQUARE] = colour
-    return img
-
-
-def annotation(t: int, *objects: int) -> np.ndarray:
-    ids = np.zeros((H, W), dtype=np.uint8)
-    for obj in objects or (1,):
-        y, x = square_box(t, obj)
-        ids[y : y + SQUARE, x : x + SQUARE] = obj
-    return ids
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 FRAMES = [frame(t) for t in range(N)]
@@ -71,7 +33,7 @@ def masks(results: list[FrameResult]) -> np.ndarray:
 @pytest.fixture(scope="module")
 def forward(tiny_net: XMem) -> list[FrameResult]:
     """The reference run: a list of arrays, annotation on frame 0, original resolution."""
-    return run(tiny_net, FRAMES, {0: annotation(0)})
+    return run(tiny_net, FRAMES, {0: ids(0)})
 
 
 @pytest.fixture(scope="module")
@@ -84,14 +46,7 @@ def frame_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def video_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("video") / "clip.mp4"
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream("libx264", rate=24, options={"crf": "15"})
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for rgb in FRAMES:
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        container.mux(stream.encode(None))
-    return path
+    return encode_video(tmp_path_factory.mktemp("video") / "clip.mp4", FRAMES, crf=15)
 
 
 # -- output layout and order -------------------------------------------------------------
@@ -107,15 +62,15 @@ def test_one_result_per_frame_in_order(forward: list[FrameResult]) -> None:
         assert set(np.unique(r.mask)) <= {0, 1}
         assert (r.mask == 1).any(), f"object lost at frame {r.index}"
     # the annotated frame reproduces its annotation
-    np.testing.assert_array_equal(forward[0].mask, annotation(0))
+    np.testing.assert_array_equal(forward[0].mask, ids(0))
 
 
 def test_large_object_ids_give_int32_masks(tiny_net: XMem) -> None:
-    ids = annotation(0).astype(np.int32) * 300
-    results = run(tiny_net, FRAMES[:3], {0: ids})
+    big = ids(0).astype(np.int32) * 300
+    results = run(tiny_net, FRAMES[:3], {0: big})
     assert [r.object_ids for r in results] == [(300,)] * 3
     assert results[0].mask.dtype == np.int32
-    np.testing.assert_array_equal(results[0].mask, ids)
+    np.testing.assert_array_equal(results[0].mask, big)
 
 
 # -- laziness ----------------------------------------------------------------------------
@@ -152,7 +107,7 @@ class CountingSource(FrameSource):
 
 def test_generator_is_lazy(tiny_net: XMem) -> None:
     pairs = CountingPairs(FRAMES)
-    results = xmem.track(tiny_net, pairs, {0: annotation(0)}, size=-1)
+    results = xmem.track(tiny_net, pairs, {0: ids(0)}, size=-1)
     assert pairs.pulled == 0  # nothing happens before the first next()
     first, second = next(results), next(results)
     assert (first.index, second.index) == (0, 1)
@@ -164,7 +119,7 @@ def test_generator_is_lazy(tiny_net: XMem) -> None:
 
 def test_frame_source_is_read_lazily(tiny_net: XMem) -> None:
     source = CountingSource(FRAMES)
-    results = xmem.track(tiny_net, source, {N - 1: annotation(N - 1)}, size=-1, reverse=True)
+    results = xmem.track(tiny_net, source, {N - 1: ids(N - 1)}, size=-1, reverse=True)
     assert source.decoded == 0
     assert [next(results).index for _ in range(2)] == [N - 1, N - 2]
     assert source.decoded <= 3
@@ -175,8 +130,8 @@ def test_frame_source_is_read_lazily(tiny_net: XMem) -> None:
 
 
 def test_frames_as_index_frame_pairs(tiny_net: XMem, forward: list[FrameResult]) -> None:
-    from_generator = run(tiny_net, ((t, f) for t, f in enumerate(FRAMES)), {0: annotation(0)})
-    from_list = run(tiny_net, list(enumerate(FRAMES)), {0: annotation(0)})
+    from_generator = run(tiny_net, ((t, f) for t, f in enumerate(FRAMES)), {0: ids(0)})
+    from_list = run(tiny_net, list(enumerate(FRAMES)), {0: ids(0)})
     for results in (from_generator, from_list):
         assert [r.index for r in results] == list(range(N))
         np.testing.assert_array_equal(masks(results), masks(forward))
@@ -185,32 +140,32 @@ def test_frames_as_index_frame_pairs(tiny_net: XMem, forward: list[FrameResult])
 def test_pairs_keep_their_own_indices(tiny_net: XMem) -> None:
     """Annotations are matched by the index of each pair, not by position."""
     pairs = [(10 + t, f) for t, f in enumerate(FRAMES[:4])]
-    results = run(tiny_net, pairs, {11: annotation(1)})
+    results = run(tiny_net, pairs, {11: ids(1)})
     assert [r.index for r in results] == [10, 11, 12, 13]
     assert not results[0].mask.any()
-    np.testing.assert_array_equal(results[1].mask, annotation(1))
+    np.testing.assert_array_equal(results[1].mask, ids(1))
 
 
 def test_frames_as_folder_path(
     tiny_net: XMem, frame_folder: Path, forward: list[FrameResult]
 ) -> None:
     for path in (frame_folder, str(frame_folder)):
-        results = run(tiny_net, path, {0: annotation(0)})
+        results = run(tiny_net, path, {0: ids(0)})
         assert [r.index for r in results] == list(range(N))
         np.testing.assert_array_equal(masks(results), masks(forward))
 
 
 def test_frames_as_video_path(tiny_net: XMem, video_file: Path) -> None:
-    results = run(tiny_net, video_file, {0: annotation(0)})
+    results = run(tiny_net, video_file, {0: ids(0)})
     assert [r.index for r in results] == list(range(N))
     for r in results:
         assert r.mask.shape == (H, W) and r.object_ids == (1,)
         assert (r.mask == 1).any()
-    np.testing.assert_array_equal(results[0].mask, annotation(0))
+    np.testing.assert_array_equal(results[0].mask, ids(0))
 
 
 def test_frames_as_stacked_array(tiny_net: XMem, forward: list[FrameResult]) -> None:
-    results = run(tiny_net, np.stack(FRAMES), {0: annotation(0)})
+    results = run(tiny_net, np.stack(FRAMES), {0: ids(0)})
     np.testing.assert_array_equal(masks(results), masks(forward))
 
 
@@ -218,16 +173,16 @@ def test_frames_as_stacked_array(tiny_net: XMem, forward: list[FrameResult]) -> 
 
 
 def test_reverse_from_the_last_frame(tiny_net: XMem) -> None:
-    results = run(tiny_net, FRAMES, {N - 1: annotation(N - 1)}, reverse=True)
+    results = run(tiny_net, FRAMES, {N - 1: ids(N - 1)}, reverse=True)
     assert [r.index for r in results] == list(range(N - 1, -1, -1))
-    np.testing.assert_array_equal(results[0].mask, annotation(N - 1))
+    np.testing.assert_array_equal(results[0].mask, ids(N - 1))
     for r in results:
         assert r.object_ids == (1,)
         assert (r.mask == 1).any(), f"object lost at frame {r.index}"
 
 
 def test_reverse_video_path(tiny_net: XMem, video_file: Path) -> None:
-    results = run(tiny_net, video_file, {N - 1: annotation(N - 1)}, reverse=True)
+    results = run(tiny_net, video_file, {N - 1: ids(N - 1)}, reverse=True)
     assert [r.index for r in results] == list(range(N - 1, -1, -1))
     assert all((r.mask == 1).any() for r in results)
 
@@ -235,23 +190,23 @@ def test_reverse_video_path(tiny_net: XMem, video_file: Path) -> None:
 def test_reverse_needs_random_access(tiny_net: XMem) -> None:
     pairs = ((t, f) for t, f in enumerate(FRAMES))
     with pytest.raises(ValueError, match="reverse"):
-        run(tiny_net, pairs, {0: annotation(0)}, reverse=True)
+        run(tiny_net, pairs, {0: ids(0)}, reverse=True)
 
 
 def test_frames_before_the_first_annotation_are_empty(tiny_net: XMem) -> None:
-    results = run(tiny_net, FRAMES, {3: annotation(3)})
+    results = run(tiny_net, FRAMES, {3: ids(3)})
     assert [r.index for r in results] == list(range(N))
     for r in results[:3]:
         assert r.object_ids == ()
         assert r.mask.shape == (H, W) and not r.mask.any()
-    np.testing.assert_array_equal(results[3].mask, annotation(3))
+    np.testing.assert_array_equal(results[3].mask, ids(3))
     for r in results[3:]:
         assert r.object_ids == (1,) and (r.mask == 1).any()
 
 
 def test_new_object_on_a_later_frame(tiny_net: XMem) -> None:
     """YouTube-VOS style: frame 5's annotation holds only a new object."""
-    results = run(tiny_net, FRAMES, {0: annotation(0, 1), 5: annotation(5, 2)})
+    results = run(tiny_net, FRAMES, {0: ids(0, 1), 5: ids(5, 2)})
     for r in results[:5]:
         assert r.object_ids == (1,)
         assert set(np.unique(r.mask)) <= {0, 1}
@@ -260,19 +215,19 @@ def test_new_object_on_a_later_frame(tiny_net: XMem) -> None:
         assert (r.mask == 1).any(), f"object 1 lost at frame {r.index}"
         assert (r.mask == 2).any(), f"object 2 lost at frame {r.index}"
     # at frame 5 the new object is exactly its annotation; object 1 keeps its prediction
-    np.testing.assert_array_equal(results[5].mask == 2, annotation(5, 2) == 2)
+    np.testing.assert_array_equal(results[5].mask == 2, ids(5, 2) == 2)
 
 
 # -- sizes -------------------------------------------------------------------------------
 
 
 def test_downsampled_processing_returns_full_resolution(tiny_net: XMem) -> None:
-    results = list(xmem.track(tiny_net, FRAMES, {0: annotation(0)}, size=32))
+    results = list(xmem.track(tiny_net, FRAMES, {0: ids(0)}, size=32))
     assert [r.index for r in results] == list(range(N))
     for r in results:
         assert r.mask.shape == (H, W)
         assert (r.mask == 1).any()
-    given = annotation(0) == 1
+    given = ids(0) == 1
     got = results[0].mask == 1
     iou = (given & got).sum() / (given | got).sum()
     assert iou > 0.8
@@ -288,13 +243,13 @@ def test_annotation_of_another_size_is_rejected(tiny_net: XMem) -> None:
 @pytest.mark.parametrize("size", [0, -2])
 def test_invalid_size_is_rejected(tiny_net: XMem, size: int) -> None:
     with pytest.raises(ValueError, match="size"):
-        list(xmem.track(tiny_net, FRAMES[:2], {0: annotation(0)}, size=size))
+        list(xmem.track(tiny_net, FRAMES[:2], {0: ids(0)}, size=size))
 
 
 def test_tiny_object_lost_by_downsampling_is_still_listed(tiny_net: XMem) -> None:
-    ids = annotation(0)
-    ids[1, 1] = 2  # one pixel that nearest-neighbour downsampling by 2 skips
-    results = list(xmem.track(tiny_net, FRAMES[:4], {0: ids}, size=32, return_prob=True))
+    tiny = ids(0)
+    tiny[1, 1] = 2  # one pixel that nearest-neighbour downsampling by 2 skips
+    results = list(xmem.track(tiny_net, FRAMES[:4], {0: tiny}, size=32, return_prob=True))
     for r in results:
         assert r.object_ids == (1, 2)
         assert r.prob is not None and r.prob.shape == (3, H, W)
@@ -304,9 +259,7 @@ def test_tiny_object_lost_by_downsampling_is_still_listed(tiny_net: XMem) -> Non
 
 
 def test_return_prob(tiny_net: XMem) -> None:
-    results = list(
-        xmem.track(tiny_net, FRAMES[:6], {2: annotation(2, 1, 2)}, size=48, return_prob=True)
-    )
+    results = list(xmem.track(tiny_net, FRAMES[:6], {2: ids(2, 1, 2)}, size=48, return_prob=True))
     for r in results[:2]:  # nothing tracked yet: background only
         assert r.prob is not None and r.prob.shape == (1, H, W)
         torch.testing.assert_close(r.prob, torch.ones(1, H, W))
@@ -323,6 +276,6 @@ def test_return_prob(tiny_net: XMem) -> None:
 def test_frames_that_are_not_rgb_uint8_are_rejected(tiny_net: XMem) -> None:
     floats = [f.astype(np.float32) / 255 for f in FRAMES[:2]]
     with pytest.raises(ValueError, match="RGB uint8"):
-        run(tiny_net, floats, {0: annotation(0)})
+        run(tiny_net, floats, {0: ids(0)})
     with pytest.raises(ValueError, match="N×H×W×3"):
-        run(tiny_net, FRAMES[0], {0: annotation(0)})
+        run(tiny_net, FRAMES[0], {0: ids(0)})

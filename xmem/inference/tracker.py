@@ -26,6 +26,7 @@ from xmem.inference.image import (
     to_tensor,
     upsample_prob,
 )
+from xmem.io.frames import open_frames
 from xmem.io.source import FrameSource
 from xmem.model.network import XMem
 
@@ -56,8 +57,6 @@ class FrameResult:
 def _frame_pairs(
     frames: Frames, reverse: bool
 ) -> tuple[Iterable[tuple[int, np.ndarray]], FrameSource | None]:
-    from xmem.io.frames import open_frames
-
     if isinstance(frames, str | Path):
         frames = open_frames(frames)
     if isinstance(frames, FrameSource):
