@@ -16,6 +16,7 @@ from torch import Tensor
 from xmem.inference.config import InferenceConfig
 from xmem.inference.image import pad_to_multiple, unpad
 from xmem.inference.object_manager import ObjectManager
+from xmem.inference.timing import StageTimer, stage
 from xmem.memory.manager import MemoryManager
 from xmem.model.aggregate import aggregate
 from xmem.model.network import XMem
@@ -33,16 +34,22 @@ class InferenceCore:
         config: inference options (paper defaults).
         precision: "fp32", "fp16" or "bf16" (autocast for the network; memory reads, the
             soft aggregation and the output stay float32).
+        timer: optional :class:`StageTimer` charged with the time of each stage.
     """
 
     def __init__(
-        self, network: XMem, config: InferenceConfig | None = None, precision: str = "fp32"
+        self,
+        network: XMem,
+        config: InferenceConfig | None = None,
+        precision: str = "fp32",
+        timer: StageTimer | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
         self.network = network
         self.config = config or InferenceConfig()
         self.precision = precision
+        self.timer = timer
         self.device = next(network.parameters()).device
         self.clear()
 
@@ -123,7 +130,7 @@ class InferenceCore:
         ) and not end
         is_normal_update = (not deep_sync or not is_deep_update) and not end
 
-        with self._autocast():
+        with stage(self.timer, "key_encoder"), self._autocast():
             kf = self.network.encode_key(
                 image,
                 need_shrinkage=is_mem_frame,
@@ -139,9 +146,11 @@ class InferenceCore:
         if need_segment:
             slots = [s for g in old_groups for s in self.objects.slots(g)]
             assert kf.selection is not None
-            readout = self.memory.read(kf.key[0], kf.selection[0], [g.gid for g in old_groups])
+            with stage(self.timer, "memory_read"):
+                groups = [g.gid for g in old_groups]
+                readout = self.memory.read(kf.key[0], kf.selection[0], groups)
             hidden = self.memory.hidden[:, slots] if self.memory.hidden is not None else None
-            with self._autocast():
+            with stage(self.timer, "decoder"), self._autocast():
                 new_hidden, _, pred = self.network.segment(
                     (kf.f16, kf.f8, kf.f4), readout[None], hidden, update_hidden=is_normal_update
                 )
@@ -159,14 +168,15 @@ class InferenceCore:
             _, prob_with_bg = aggregate(prob, dim=0)
 
         if is_mem_frame and n > 0:
-            with self._autocast():
+            with stage(self.timer, "value_encoder"), self._autocast():
                 value, hidden = self.network.encode_value(
                     image, kf.f16, self.memory.hidden, prob_with_bg[None, 1:], is_deep_update
                 )
             assert kf.shrinkage is not None
             values = {g.gid: value[0, self.objects.slots(g)] for g in self.objects.groups}
             selection = kf.selection[0] if kf.selection is not None and c.enable_long_term else None
-            self.memory.write(kf.key[0], kf.shrinkage[0], selection, values)
+            with stage(self.timer, "memory_update"):
+                self.memory.write(kf.key[0], kf.shrinkage[0], selection, values)
             self.last_mem_ti = self.curr_ti
             if is_deep_update:
                 if hidden is not None:

@@ -26,6 +26,7 @@ from xmem.inference.image import (
     to_tensor,
     upsample_prob,
 )
+from xmem.inference.timing import StageTimer, stage
 from xmem.io.frames import open_frames
 from xmem.io.source import FrameSource
 from xmem.model.network import XMem
@@ -89,6 +90,19 @@ def _with_last(pairs: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, n
     yield (*current, True)
 
 
+def _timed(
+    pairs: Iterable[tuple[int, np.ndarray]], timer: StageTimer
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Charge reading (decoding) each frame to the "io" stage."""
+    it = iter(pairs)
+    while True:
+        with timer("io"):
+            pair = next(it, None)
+        if pair is None:
+            return
+        yield pair
+
+
 def _ids_map(prob: Tensor, object_ids: Sequence[int]) -> np.ndarray:
     lut = torch.tensor([0, *object_ids], device=prob.device)
     ids = lut[prob.argmax(0)].cpu().numpy()
@@ -106,6 +120,7 @@ def track(
     reverse: bool = False,
     precision: str = "fp32",
     return_prob: bool = False,
+    timer: StageTimer | None = None,
 ) -> Iterator[FrameResult]:
     """Track the annotated objects through a video, yielding each frame as it is done.
 
@@ -123,13 +138,17 @@ def track(
         reverse: process from the last frame to the first (backward propagation).
         precision: "fp32", "fp16" or "bf16".
         return_prob: also return the probabilities of every frame.
+        timer: optional :class:`~xmem.inference.timing.StageTimer` charged with the time of
+            each stage (reading frames is "io").
 
     Frames before the first annotation (in processing order) yield empty masks.
     """
     if size == 0 or size < -1:
         raise ValueError(f"size must be positive, or -1 to keep the original, got {size}")
-    core = InferenceCore(network, config, precision=precision)  # before opening any file
+    core = InferenceCore(network, config, precision=precision, timer=timer)  # before any file
     pairs, source = _frame_pairs(frames, reverse)
+    if timer is not None:
+        pairs = _timed(pairs, timer)
     device = core.device
     pending = set(annotations)
     try:
@@ -150,14 +169,20 @@ def track(
                         f"annotation of frame {index} is {annotation.shape[1]}×"
                         f"{annotation.shape[0]} but the frame is {w}×{h}"
                     )
-                mask = torch.from_numpy(annotation.astype(np.int64)).to(device)
-                # ids of the full-size mask: a tiny object lost by resizing is kept, empty
-                objects = [int(i) for i in torch.unique(mask).tolist() if i != 0]
-                mask = resize_mask(mask, hw)
-            image = to_tensor(resize_image(rgb, hw), device)
-            prob = upsample_prob(core.step(image, mask, objects, end=last), (h, w))
-            ids = tuple(core.object_ids) if prob.shape[0] > 1 else ()
-            yield FrameResult(index, _ids_map(prob, ids), ids, prob.cpu() if return_prob else None)
+                with stage(timer, "preprocess"):
+                    mask = torch.from_numpy(annotation.astype(np.int64)).to(device)
+                    # ids of the full-size mask: a tiny object lost by resizing is kept, empty
+                    objects = [int(i) for i in torch.unique(mask).tolist() if i != 0]
+                    mask = resize_mask(mask, hw)
+            with stage(timer, "preprocess"):
+                image = to_tensor(resize_image(rgb, hw), device)
+            prob = core.step(image, mask, objects, end=last)
+            with stage(timer, "postprocess"):
+                prob = upsample_prob(prob, (h, w))
+                ids = tuple(core.object_ids) if prob.shape[0] > 1 else ()
+                ids_map = _ids_map(prob, ids)
+                cpu_prob = prob.cpu() if return_prob else None
+            yield FrameResult(index, ids_map, ids, cpu_prob)
         if pending:
             logger.warning(
                 "annotations for frames %s were not used: no such frame", sorted(pending)

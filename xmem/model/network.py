@@ -27,6 +27,13 @@ class ModelConfig:
     decoder_dims: tuple[int, int, int] = (512, 256, 256)  # decoder widths at 1/16, 1/8, 1/4
 
 
+# Named architectures, e.g. for benchmarks with random weights (`xmem benchmark --model`).
+MODELS: dict[str, ModelConfig] = {
+    "xmem": ModelConfig(),
+    "xmem-no-sensory": ModelConfig(hidden_dim=0),
+}
+
+
 class KeyFeatures(NamedTuple):
     """Output of :meth:`XMem.encode_key` (B×C×H/s×W/s each; shrinkage/selection may be None)."""
 
