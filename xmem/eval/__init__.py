@@ -1,0 +1,1 @@
+"""Evaluation: DAVIS metrics, dataset layouts, the evaluation runner and benchmarks."""
