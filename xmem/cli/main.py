@@ -11,7 +11,7 @@ from xmem.errors import XMemError
 
 logger = logging.getLogger("xmem")
 
-COMMANDS = ("track", "weights")
+COMMANDS = ("track", "eval", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -32,7 +32,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def _list_images(folder: Path) -> list[Path]:
+def list_images(folder: Path) -> list[Path]:
     """Image files of ``folder`` in natural order; rejects stray files and duplicate stems."""
     images = visible_files(folder, IMAGE_EXTENSIONS, "frames")
     if not images:
@@ -79,7 +79,7 @@ class ImageFolderSource(FrameSource):
 
     def __init__(self, folder: str | Path) -> None:
         self.path = Path(folder)
-        self.files = _list_images(self.path)
+        self.files = list_images(self.path)
         self.names = [p.stem for p in self.files]
         self.fps = 24.0
         width, height = _header_size(self.files[0])

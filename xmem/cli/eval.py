@@ -1,0 +1,210 @@
+"""``xmem eval DATASET --out RUN``: J&F of XMem (or of existing predictions) on a dataset."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import logging
+import os
+import platform
+import resource
+from pathlib import Path
+
+import torch
+
+from xmem.cli.track import add_inference_options, inference_config, select_device
+from xmem.errors import XMemError
+from xmem.eval import distributed
+from xmem.eval.datasets import LAYOUTS, Dataset, load_dataset
+from xmem.eval.distributed import Worker
+from xmem.eval.report import format_report, summarize, write_report
+from xmem.eval.runner import Predictor, copy_first_predictor, evaluate_sequences, xmem_predictor
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("xmem", "copy-first")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "eval",
+        help="J&F on a dataset (DAVIS, YouTube-VOS or a folder of sequences)",
+        description="Track every sequence of a dataset (or read existing predictions), score "
+        "J&F as the official DAVIS toolkit does, and write a report. Shard over processes "
+        "with --workers N or `torchrun --nproc_per_node N -m xmem eval ...`.",
+    )
+    p.add_argument("dataset", type=Path, help="dataset folder")
+    p.add_argument(
+        "--out",
+        "-o",
+        type=Path,
+        required=True,
+        help="run folder: predictions/, per-sequence records, results.json and CSV files",
+    )
+    p.add_argument("--layout", choices=LAYOUTS, default=None, help="dataset layout (detected)")
+    p.add_argument(
+        "--split",
+        default=None,
+        help="DAVIS split name (ImageSets/**/NAME.txt) or a text file of sequence names",
+    )
+    p.add_argument("--resolution", default="480p", help="DAVIS resolution folder (default 480p)")
+    p.add_argument(
+        "--sequences", default=None, help="comma-separated sequence names (after the split)"
+    )
+    p.add_argument(
+        "--predictions",
+        type=Path,
+        default=None,
+        help="score the predictions in this folder (any method) instead of tracking",
+    )
+    p.add_argument(
+        "--method",
+        choices=METHODS,
+        default="xmem",
+        help="xmem, or copy-first: the baseline that repeats the given masks (default xmem)",
+    )
+    p.add_argument(
+        "--workers", type=int, default=1, help="processes to shard the sequences over"
+    )
+    p.add_argument(
+        "--restart", action="store_true", help="run every sequence again (default: resume)"
+    )
+    p.add_argument(
+        "--exclude-void",
+        action="store_true",
+        help="leave void pixels (255 in palette annotations) out of J and F; the official "
+        "semi-supervised evaluation keeps them as background",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_inference_options(p)
+    p.set_defaults(run=run)
+
+
+def _settings(args: argparse.Namespace, dataset: Dataset, device: torch.device) -> dict:
+    tracking = args.predictions is None and args.method == "xmem"
+    return {
+        "dataset": str(dataset.root),
+        "layout": dataset.layout,
+        "split": args.split,
+        "method": "predictions" if args.predictions else args.method,
+        "predictions": str(args.predictions) if args.predictions else None,
+        "weights": (args.weights or "XMem") if tracking else None,
+        "device": str(device),
+        "precision": args.precision if tracking else None,
+        "size": args.size if tracking else None,
+        "inference": dataclasses.asdict(inference_config(args)) if tracking else None,
+        "exclude_void": args.exclude_void,
+        "workers": int(os.environ.get("WORLD_SIZE", "1")),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"),
+        "torch": torch.__version__,
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+    }
+
+
+def _device(args: argparse.Namespace, worker: Worker) -> torch.device:
+    device = select_device(args.device)
+    if device.type == "cuda" and device.index is None and worker.world_size > 1:
+        device = torch.device("cuda", worker.local_rank % torch.cuda.device_count())
+    return device
+
+
+def _predictor(args: argparse.Namespace, device: torch.device) -> Predictor | None:
+    if args.predictions is not None:
+        return None
+    if args.method == "copy-first":
+        return copy_first_predictor
+    from xmem.model.weights import from_pretrained
+
+    network = from_pretrained(args.weights, device=device)
+    return xmem_predictor(network, inference_config(args), args.size, args.precision)
+
+
+def _peak_memory(device: torch.device) -> dict:
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
+    return {"rank": int(os.environ.get("RANK", "0")), "peak_rss_mb": rss, "peak_cuda_mb": cuda}
+
+
+def run_worker(args: argparse.Namespace, dataset: Dataset) -> int:
+    """One process's share of the evaluation; rank 0 gathers everything and reports."""
+    worker = distributed.worker_from_env() or Worker()
+    device = _device(args, worker)
+    if device.type == "cpu" and worker.local_world_size > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // worker.local_world_size))
+    distributed.init(worker, device)
+    share = distributed.shard([len(s) for s in dataset.sequences], worker.world_size)[worker.rank]
+    records: list[dict] = []
+    error = None
+    try:
+        predictor = _predictor(args, device)
+        records = evaluate_sequences(
+            dataset,
+            share,
+            args.out,
+            predictor=predictor,
+            predictions=args.predictions,
+            resume=not args.restart,
+            exclude_void=args.exclude_void,
+            progress=not args.no_progress,
+            worker=worker.rank,
+        )
+    except XMemError as e:
+        error = str(e)
+    except Exception as e:  # a bug on one rank must not leave the others waiting forever
+        logger.exception("worker %d failed", worker.rank)
+        error = f"worker {worker.rank} failed: {type(e).__name__}: {e}"
+    gathered = distributed.gather((records, _peak_memory(device), error))
+    distributed.finish()
+    if worker.rank != 0:
+        return 0
+    errors = [e for _, _, e in gathered if e]
+    if errors:
+        raise XMemError(errors[0] + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""))
+    report = summarize(
+        [r for recs, _, _ in gathered for r in recs],
+        [m for _, m, _ in gathered],
+        _settings(args, dataset, device),
+    )
+    write_report(report, args.out)
+    logger.info("%s", format_report(report))
+    return 0
+
+
+def _check(args: argparse.Namespace) -> None:
+    if args.workers < 1:
+        raise XMemError("--workers must be at least 1")
+    if args.size == 0 or args.size < -1:
+        raise XMemError("--size must be positive, or -1 to keep the original resolution")
+    if args.predictions is not None:
+        if not args.predictions.is_dir():
+            raise XMemError(f"predictions folder '{args.predictions}' does not exist")
+        if args.method != "xmem":
+            raise XMemError("--predictions scores existing masks; it cannot be used with --method")
+    if args.out.exists() and not args.out.is_dir():
+        raise XMemError(f"--out '{args.out}' exists and is not a folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    launched = distributed.worker_from_env()
+    if launched is not None and launched.rank != 0:
+        logging.getLogger().setLevel(logging.WARNING)  # rank 0 speaks for all
+    _check(args)
+    inference_config(args)  # bad inference options fail before any work
+    sequences = [s for s in (args.sequences or "").split(",") if s]
+    if len(set(sequences)) != len(sequences):
+        raise XMemError("--sequences names a sequence more than once")
+    dataset = load_dataset(args.dataset, args.layout, args.split, args.resolution, sequences)
+    if launched is None and args.workers > 1:
+        children = distributed.spawn(args.workers, _spawned, (args, dataset))
+        try:
+            return run_worker(args, dataset)
+        finally:
+            for child in children:
+                child.join()
+    return run_worker(args, dataset)
+
+
+def _spawned(args: argparse.Namespace, dataset: Dataset) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    return run_worker(args, dataset)
