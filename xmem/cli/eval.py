@@ -64,9 +64,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default="xmem",
         help="xmem, or copy-first: the baseline that repeats the given masks (default xmem)",
     )
-    p.add_argument(
-        "--workers", type=int, default=1, help="processes to shard the sequences over"
-    )
+    p.add_argument("--workers", type=int, default=1, help="processes to shard the sequences over")
     p.add_argument(
         "--restart", action="store_true", help="run every sequence again (default: resume)"
     )
@@ -81,7 +79,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=run)
 
 
-def _settings(args: argparse.Namespace, dataset: Dataset, device: torch.device) -> dict:
+def _settings(
+    args: argparse.Namespace, dataset: Dataset, device: torch.device, workers: int
+) -> dict:
     tracking = args.predictions is None and args.method == "xmem"
     return {
         "dataset": str(dataset.root),
@@ -95,7 +95,7 @@ def _settings(args: argparse.Namespace, dataset: Dataset, device: torch.device) 
         "size": args.size if tracking else None,
         "inference": dataclasses.asdict(inference_config(args)) if tracking else None,
         "exclude_void": args.exclude_void,
-        "workers": int(os.environ.get("WORLD_SIZE", "1")),
+        "workers": workers,
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
@@ -120,19 +120,23 @@ def _predictor(args: argparse.Namespace, device: torch.device) -> Predictor | No
     return xmem_predictor(network, inference_config(args), args.size, args.precision)
 
 
-def _peak_memory(device: torch.device) -> dict:
+def _peak_memory(device: torch.device, rank: int) -> dict:
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
     cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
-    return {"rank": int(os.environ.get("RANK", "0")), "peak_rss_mb": rss, "peak_cuda_mb": cuda}
+    return {"rank": rank, "peak_rss_mb": rss, "peak_cuda_mb": cuda}
 
 
-def run_worker(args: argparse.Namespace, dataset: Dataset) -> int:
+def run_worker(
+    args: argparse.Namespace,
+    dataset: Dataset,
+    worker: Worker,
+    init_method: str | None = None,
+) -> int:
     """One process's share of the evaluation; rank 0 gathers everything and reports."""
-    worker = distributed.worker_from_env() or Worker()
     device = _device(args, worker)
     if device.type == "cpu" and worker.local_world_size > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // worker.local_world_size))
-    distributed.init(worker, device)
+    distributed.init(worker, device, init_method)
     share = distributed.shard([len(s) for s in dataset.sequences], worker.world_size)[worker.rank]
     records: list[dict] = []
     error = None
@@ -154,7 +158,7 @@ def run_worker(args: argparse.Namespace, dataset: Dataset) -> int:
     except Exception as e:  # a bug on one rank must not leave the others waiting forever
         logger.exception("worker %d failed", worker.rank)
         error = f"worker {worker.rank} failed: {type(e).__name__}: {e}"
-    gathered = distributed.gather((records, _peak_memory(device), error))
+    gathered = distributed.gather((records, _peak_memory(device, worker.rank), error))
     distributed.finish()
     if worker.rank != 0:
         return 0
@@ -164,7 +168,7 @@ def run_worker(args: argparse.Namespace, dataset: Dataset) -> int:
     report = summarize(
         [r for recs, _, _ in gathered for r in recs],
         [m for _, m, _ in gathered],
-        _settings(args, dataset, device),
+        _settings(args, dataset, device, worker.world_size),
     )
     write_report(report, args.out)
     logger.info("%s", format_report(report))
@@ -196,15 +200,16 @@ def run(args: argparse.Namespace) -> int:
         raise XMemError("--sequences names a sequence more than once")
     dataset = load_dataset(args.dataset, args.layout, args.split, args.resolution, sequences)
     if launched is None and args.workers > 1:
-        children = distributed.spawn(args.workers, _spawned, (args, dataset))
+        n = args.workers
+        children, init_method = distributed.spawn(n, _spawned, (args, dataset))
         try:
-            return run_worker(args, dataset)
+            return run_worker(args, dataset, Worker(0, n, 0, n), init_method)
         finally:
             for child in children:
                 child.join()
-    return run_worker(args, dataset)
+    return run_worker(args, dataset, launched or Worker())
 
 
-def _spawned(args: argparse.Namespace, dataset: Dataset) -> int:
+def _spawned(args: argparse.Namespace, dataset: Dataset, worker: Worker, init_method: str) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    return run_worker(args, dataset)
+    return run_worker(args, dataset, worker, init_method)

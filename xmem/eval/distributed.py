@@ -63,15 +63,22 @@ def shard(lengths: Sequence[int], world_size: int) -> list[list[int]]:
     return [sorted(s) for s in shards]
 
 
-def init(worker: Worker, device: torch.device) -> None:
-    """Join the process group (nccl for CUDA, gloo otherwise); a no-op for one process."""
+def init(worker: Worker, device: torch.device, init_method: str | None = None) -> None:
+    """Join the process group (nccl for CUDA, gloo otherwise); a no-op for one process.
+
+    ``init_method`` defaults to torchrun's environment variables ("env://").
+    """
     if worker.world_size == 1 or dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist.init_process_group(
-        backend, rank=worker.rank, world_size=worker.world_size, timeout=TIMEOUT
+        backend,
+        init_method=init_method or "env://",
+        rank=worker.rank,
+        world_size=worker.world_size,
+        timeout=TIMEOUT,
     )
     logger.debug("rank %d/%d joined (%s)", worker.rank, worker.world_size, backend)
 
@@ -96,38 +103,39 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _child(target: Callable[..., Any], rank: int, args: tuple) -> None:
-    os.environ["RANK"] = os.environ["LOCAL_RANK"] = str(rank)
-    raise SystemExit(target(*args))
+def _child(target: Callable[..., Any], worker: Worker, init_method: str, args: tuple) -> None:
+    raise SystemExit(target(*args, worker, init_method))
 
 
-def spawn(n: int, target: Callable[..., Any], args: tuple) -> list[mp.process.BaseProcess]:
-    """Start ranks 1..n-1 running ``target(*args)`` and make this process rank 0.
+def spawn(
+    n: int, target: Callable[..., Any], args: tuple
+) -> tuple[list[mp.process.BaseProcess], str]:
+    """Start ranks 1..n-1 running ``target(*args, worker, init_method)``; this process is to
+    be rank 0. Returns the processes and the ``init_method`` for :func:`init`.
 
     A watchdog ends this process if a worker dies (its results would never arrive).
     """
-    os.environ.update(
-        MASTER_ADDR="127.0.0.1",
-        MASTER_PORT=str(free_port()),
-        WORLD_SIZE=str(n),
-        LOCAL_WORLD_SIZE=str(n),
-        RANK="0",
-        LOCAL_RANK="0",
-    )
+    init_method = f"tcp://127.0.0.1:{free_port()}"
     ctx = mp.get_context("spawn")
     children: list[mp.process.BaseProcess] = [
-        ctx.Process(target=_child, args=(target, r, args), daemon=True) for r in range(1, n)
+        ctx.Process(target=_child, args=(target, Worker(r, n, r, n), init_method, args))
+        for r in range(1, n)
     ]
     for child in children:
+        child.daemon = True
         child.start()
 
     def watch() -> None:
-        while any(c.exitcode is None for c in children):
-            for c in children:
-                if c.exitcode not in (None, 0):
-                    logger.error("error: worker process %s died (exit code %s)", c.pid, c.exitcode)
-                    os._exit(1)
+        while True:
+            codes = [c.exitcode for c in children]
+            failed = [(c.pid, code) for c, code in zip(children, codes, strict=True) if code]
+            if failed:
+                pid, code = failed[0]
+                logger.error("error: worker process %s died (exit code %s)", pid, code)
+                os._exit(1)
+            if all(code == 0 for code in codes):
+                return
             time.sleep(0.5)
 
     threading.Thread(target=watch, daemon=True).start()
-    return children
+    return children, init_method
