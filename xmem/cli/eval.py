@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import datetime
 import logging
 import os
-import platform
-import resource
 from pathlib import Path
 
 import torch
@@ -18,6 +15,7 @@ from xmem.errors import XMemError
 from xmem.eval import distributed
 from xmem.eval.datasets import LAYOUTS, Dataset, load_dataset
 from xmem.eval.distributed import Worker
+from xmem.eval.machine import machine_facts, peak_rss_mb
 from xmem.eval.report import format_report, summarize, write_report
 from xmem.eval.runner import Predictor, copy_first_predictor, evaluate_sequences, xmem_predictor
 
@@ -96,9 +94,7 @@ def _settings(
         "inference": dataclasses.asdict(inference_config(args)) if tracking else None,
         "exclude_void": args.exclude_void,
         "workers": workers,
-        "date": datetime.datetime.now().isoformat(timespec="seconds"),
-        "torch": torch.__version__,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+        "machine": machine_facts(device),
     }
 
 
@@ -121,7 +117,7 @@ def _predictor(args: argparse.Namespace, device: torch.device) -> Predictor | No
 
 
 def _peak_memory(device: torch.device, rank: int) -> dict:
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kB on Linux
+    rss = peak_rss_mb()
     cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"rank": rank, "peak_rss_mb": rss, "peak_cuda_mb": cuda}
 

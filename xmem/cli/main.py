@@ -11,7 +11,7 @@ from xmem.errors import XMemError
 
 logger = logging.getLogger("xmem")
 
-COMMANDS = ("track", "eval", "weights")
+COMMANDS = ("track", "eval", "benchmark", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -193,9 +193,7 @@ def _meta_appearances(seq: EvalSequence, meta: dict) -> dict[int, tuple[int, ...
     return {t: tuple(sorted(ids)) for t, ids in sorted(given.items())}
 
 
-def _sequence(
-    name: str, layout: str, frames: Path, masks: Path, skip_last: bool
-) -> EvalSequence:
+def _sequence(name: str, layout: str, frames: Path, masks: Path, skip_last: bool) -> EvalSequence:
     if not frames.is_dir():
         raise XMemError(f"sequence '{name}': frames folder '{frames}' does not exist")
     if not masks.is_dir():

@@ -1,0 +1,136 @@
+"""``xmem benchmark``: frames per second, time per stage and memory on a synthetic video."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from xmem.cli.track import add_inference_options, inference_config, select_device
+from xmem.errors import XMemError
+from xmem.eval.synthetic import MAX_OBJECTS
+from xmem.model.network import MODELS
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "xmem"
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "benchmark",
+        help="measure speed (per stage) and memory on a synthetic video",
+        description="Track the objects of a synthetic video (written to a temporary file "
+        "first, not timed) and report frames per second, milliseconds per stage (I/O, key "
+        "encoder, memory read, decoder, value encoder, ...) and memory, frame by frame.",
+    )
+    p.add_argument(
+        "--model",
+        default=None,
+        help=f"architecture with random weights (speed does not depend on their values): "
+        f"{', '.join(MODELS)} (default {DEFAULT_MODEL}); or give --weights instead",
+    )
+    p.add_argument(
+        "--frames", type=int, default=100, help="length of the video in frames (default 100)"
+    )
+    p.add_argument("--height", type=int, default=480, help="video height (default 480)")
+    p.add_argument("--width", type=int, default=854, help="video width (default 854)")
+    p.add_argument("--objects", type=int, default=2, help="number of objects (default 2)")
+    p.add_argument(
+        "--warmup",
+        type=int,
+        default=5,
+        help="first frames left out of the frames/s and per-stage figures (default 5)",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the video and random weights (default 0)"
+    )
+    p.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
+    p.add_argument(
+        "--plot",
+        type=Path,
+        default=None,
+        help="draw time and memory per frame into this PNG file (needs matplotlib)",
+    )
+    add_inference_options(p)
+    p.set_defaults(run=run)
+
+
+def _check_output(path: Path | None, option: str, suffix: str) -> None:
+    if path is None:
+        return
+    if path.suffix.lower() != suffix:
+        raise XMemError(f"{option} must be a {suffix} file, got '{path}'")
+    if path.is_dir():
+        raise XMemError(f"{option} '{path}' is a folder")
+    parent = path.parent
+    if not parent.is_dir():
+        raise XMemError(f"the folder of {option} '{path}' does not exist: create '{parent}' first")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Every option checked, with one clear line, before any work."""
+    if args.frames < 1:
+        raise XMemError(f"--frames must be at least 1, got {args.frames}")
+    if not 1 <= args.objects <= MAX_OBJECTS:
+        raise XMemError(f"--objects must be between 1 and {MAX_OBJECTS}, got {args.objects}")
+    for option, value in (("--height", args.height), ("--width", args.width)):
+        if value < 16:
+            raise XMemError(f"{option} must be at least 16, got {value}")
+        if value % 2:
+            raise XMemError(f"{option} must be even (H.264 with 4:2:0 chroma), got {value}")
+    if args.warmup < 0:
+        raise XMemError(f"--warmup must be at least 0, got {args.warmup}")
+    if args.size == 0 or args.size < -1:
+        raise XMemError("--size must be positive, or -1 to keep the original resolution")
+    if args.model is not None and args.weights is not None:
+        raise XMemError("give --model (random weights) or --weights, not both")
+    if args.model is not None and args.model not in MODELS:
+        raise XMemError(f"unknown model '{args.model}'; choices: {', '.join(MODELS)}")
+    _check_output(args.json, "--json", ".json")
+    _check_output(args.plot, "--plot", ".png")
+    if args.plot is not None:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError as e:
+            raise XMemError("--plot needs matplotlib: pip install 'xmem[plot]'") from e
+
+
+def run(args: argparse.Namespace) -> int:
+    from xmem.eval import benchmark
+    from xmem.model.weights import from_pretrained
+
+    check_args(args)
+    config = inference_config(args)
+    device = select_device(args.device)
+    if args.weights is not None:
+        network = from_pretrained(args.weights, device=device)
+        model = f"weights {args.weights}"
+    else:
+        name = args.model or DEFAULT_MODEL
+        network = benchmark.random_network(name, seed=args.seed, device=device)
+        model = f"{name} (random weights)"
+    result = benchmark.run_benchmark(
+        network,
+        frames=args.frames,
+        height=args.height,
+        width=args.width,
+        objects=args.objects,
+        size=args.size,
+        config=config,
+        precision=args.precision,
+        warmup=args.warmup,
+        seed=args.seed,
+        model=model,
+    )
+    for line in benchmark.format_summary(result):
+        logger.info("%s", line)
+    if args.json is not None:
+        benchmark.write_json(result, args.json)
+        logger.info("wrote %s", args.json)
+    if args.plot is not None:
+        from xmem.eval.plot import plot_benchmark
+
+        plot_benchmark(result, args.plot)
+        logger.info("wrote %s", args.plot)
+    return 0
