@@ -31,6 +31,15 @@ class ModelConfig:
 MODELS: dict[str, ModelConfig] = {
     "xmem": ModelConfig(),
     "xmem-no-sensory": ModelConfig(hidden_dim=0),
+    # ours: ResNet-18 key encoder and narrower values, decoder and sensory memory, for CPUs
+    "xmem-compact": ModelConfig(
+        key_dim=64,
+        value_dim=256,
+        hidden_dim=32,
+        key_backbone="resnet18",
+        value_backbone="resnet18",
+        decoder_dims=(256, 128, 64),
+    ),
 }
 
 

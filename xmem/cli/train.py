@@ -1,0 +1,148 @@
+"""``xmem train --stage video --data DAVIS --out RUN``: train (or fine-tune) XMem."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+from pathlib import Path
+
+from xmem.cli.track import select_device
+from xmem.errors import XMemError
+from xmem.eval import distributed
+from xmem.eval.distributed import Worker
+from xmem.train.config import STAGES, StageConfig
+
+logger = logging.getLogger(__name__)
+
+HELP = {
+    "stage": f"{', '.join(STAGES)}",
+    "data": "training dataset folder (DAVIS / YouTube-VOS / generic layout)",
+    "split": "split name or file of the training dataset",
+    "model": "architecture to train from scratch",
+    "init": "weights to start from (name or path), e.g. the previous stage's model.pth",
+    "lr_steps": "iterations at which the learning rate drops ×0.1 (comma-separated)",
+    "num_ref": "memory frames read by each frame",
+    "amp": "mixed precision on CUDA",
+    "val_data": "dataset scored with J&F every --val-every iterations",
+    "val_sequences": "only these validation sequences (comma-separated)",
+}
+
+
+def _option(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train XMem (static, video or synthetic stage)",
+        description="Train one stage of XMem with the paper's recipe (defaults). Resumes from "
+        "OUT/checkpoint.pth when present. Several processes: --workers N, or `torchrun "
+        "--nproc_per_node N -m xmem train ...` (DistributedDataParallel).",
+    )
+    p.add_argument("--out", "-o", type=Path, required=True, help="run folder")
+    p.add_argument("--config", type=Path, default=None, help="JSON file of stage options")
+    p.add_argument("--restart", action="store_true", help="ignore OUT/checkpoint.pth")
+    p.add_argument("--workers", type=int, default=1, help="processes (DDP) to train with")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("stage options (paper defaults; see docs/training.md)")
+    for f in dataclasses.fields(StageConfig):
+        default = StageConfig.__dataclass_fields__[f.name].default
+        text = HELP.get(f.name, f.name.replace("_", " "))
+        if isinstance(default, bool):
+            g.add_argument(
+                _option(f.name),
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=f"{text} (default {default})",
+            )
+        elif f.name in ("lr_steps", "val_sequences"):
+            g.add_argument(_option(f.name), default=None, help=text)
+        else:
+            kind = type(default) if default not in (None, dataclasses.MISSING) else str
+            g.add_argument(_option(f.name), type=kind, default=None, help=f"{text}")
+    p.set_defaults(run=run)
+
+
+def stage_config(args: argparse.Namespace) -> StageConfig:
+    """The stage: defaults, then the --config file, then the options given."""
+    values: dict = {}
+    if args.config is not None:
+        try:
+            values = json.loads(args.config.read_text())
+        except (OSError, ValueError) as e:
+            raise XMemError(f"cannot read --config '{args.config}': {e}") from e
+        if not isinstance(values, dict):
+            raise XMemError(f"--config '{args.config}' must hold a JSON object")
+    for f in dataclasses.fields(StageConfig):
+        value = getattr(args, f.name)
+        if value is None:
+            continue
+        if f.name == "lr_steps":
+            try:
+                value = tuple(int(v) for v in value.split(",") if v)
+            except ValueError as e:
+                raise XMemError(f"--lr-steps must be integers, got {value!r}") from e
+        elif f.name == "val_sequences":
+            value = tuple(v for v in value.split(",") if v)
+        values[f.name] = value
+    return StageConfig.from_dict(values)
+
+
+def run(args: argparse.Namespace) -> int:
+
+    config = stage_config(args)
+    if args.workers < 1:
+        raise XMemError("--workers must be at least 1")
+    select_device(args.device)  # a bad device fails before any work
+    launched = distributed.worker_from_env()
+    if launched is None and args.workers > 1:
+        n = args.workers
+        children, init_method = distributed.spawn(n, _spawned, (args, config))
+        try:
+            _train(args, config, Worker(0, n, 0, n), init_method)
+        finally:
+            for child in children:
+                child.join()
+        return 0
+    _train(args, config, launched or Worker(), None)
+    return 0
+
+
+def _train(
+    args: argparse.Namespace, config: StageConfig, worker: Worker, init_method: str | None
+) -> None:
+    from xmem.train.trainer import run_training
+
+    device = select_device(args.device)
+    if device.type == "cuda" and device.index is None and worker.world_size > 1:
+        import torch
+
+        device = torch.device("cuda", worker.local_rank % torch.cuda.device_count())
+    losses = run_training(
+        config,
+        args.out,
+        device,
+        resume=not args.restart,
+        worker=worker,
+        init_method=init_method,
+        progress=not args.no_progress,
+    )
+    if worker.rank == 0:
+        logger.info(
+            "trained to iteration %d: loss %.4f; weights in %s",
+            config.iterations,
+            losses.get("loss", float("nan")),
+            args.out / "model.pth",
+        )
+
+
+def _spawned(
+    args: argparse.Namespace, config: StageConfig, worker: Worker, init_method: str
+) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    _train(args, config, worker, init_method)
+    return 0

@@ -1,0 +1,1 @@
+"""Training: data pipeline, loss, clip forward pass and the training loop."""

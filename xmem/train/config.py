@@ -1,0 +1,86 @@
+"""Typed configuration of one training stage (the paper's recipe as defaults)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from xmem.errors import XMemError
+from xmem.model.network import MODELS
+
+STAGES = ("static", "video", "synthetic")
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One training stage.
+
+    stage: "static" (sequences made from single annotated frames by deformation), "video"
+        (clips of a DAVIS / YouTube-VOS / generic dataset) or "synthetic" (procedural clips).
+    data / split: the training dataset and its split (not for "synthetic").
+    val_data / val_split: a dataset scored with J&F every ``val_every`` iterations.
+    """
+
+    stage: str = "video"
+    data: str | None = None
+    split: str | None = None
+    model: str = "xmem"  # architecture (MODELS) when not starting from weights
+    init: str | None = None  # weights to start from (name or path), e.g. the previous stage
+    iterations: int = 150_000
+    batch_size: int = 8
+    lr: float = 1e-5
+    weight_decay: float = 0.05
+    lr_steps: tuple[int, ...] = (120_000,)  # ×0.1 at each
+    num_frames: int = 8
+    max_jump: int = 20
+    crop: int = 384
+    max_objects: int = 3
+    paste_prob: float = 0.5
+    num_ref: int = 3
+    deep_update_prob: float = 0.2
+    bootstrap_start: int = 20_000
+    bootstrap_end: int = 70_000
+    bootstrap_top_p: float = 0.15
+    amp: bool = True  # on CUDA only
+    grad_clip: float = 3.0
+    num_workers: int = 2
+    seed: int = 0
+    log_every: int = 50
+    image_every: int = 1000
+    save_every: int = 1000
+    val_every: int = 5000
+    val_data: str | None = None
+    val_split: str | None = None
+    val_sequences: tuple[str, ...] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise XMemError(f"unknown stage {self.stage!r}; choose from {', '.join(STAGES)}")
+        if self.stage != "synthetic" and not self.data:
+            raise XMemError(f"the {self.stage} stage needs a dataset (--data)")
+        if self.init is None and self.model not in MODELS:
+            raise XMemError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
+        for name in ("iterations", "batch_size", "num_frames", "crop", "max_objects"):
+            if getattr(self, name) < 1:
+                raise XMemError(f"--{name.replace('_', '-')} must be at least 1")
+        if self.num_frames < 2:
+            raise XMemError("--num-frames must be at least 2 (frame 0 is given)")
+        if self.crop % 16:
+            raise XMemError(f"--crop must be a multiple of 16, got {self.crop}")
+        if not 0 <= self.deep_update_prob <= 1 or not 0 <= self.paste_prob <= 1:
+            raise XMemError("probabilities must be between 0 and 1")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> StageConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise XMemError(f"unknown training options: {', '.join(unknown)}")
+        values = dict(values)
+        for key in ("lr_steps", "val_sequences"):
+            if key in values:
+                values[key] = tuple(values[key])
+        return cls(**values)

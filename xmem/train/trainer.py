@@ -1,0 +1,364 @@
+"""The training loop: one stage, on one or many processes (DistributedDataParallel).
+
+Exact resume: the data items depend only on (seed, index, epoch), the sampler's order only on
+(seed, epoch), and the random choices of each step on (seed, iteration); a checkpoint holds the
+model, optimiser, scheduler, AMP scaler and iteration, so training from a checkpoint continues
+exactly as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm import tqdm
+
+from xmem.eval import distributed
+from xmem.eval.distributed import Worker
+from xmem.io.output import atomic_output_file
+from xmem.model.network import MODELS, XMem
+from xmem.train.config import StageConfig
+from xmem.train.forward import ClipOutput, clip_forward
+from xmem.train.loss import bootstrap_fraction, bootstrapped_ce, class_target, dice_loss
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pth"  # everything needed to resume
+WEIGHTS = "model.pth"  # the network's state dict, loadable by xmem.load_network
+EPOCH_ITERATIONS = 1000  # an epoch of the (randomly sampled) clips, for the sampler's order
+
+
+class ClipModel(nn.Module):
+    """The network with a ``forward`` over clips, for DistributedDataParallel."""
+
+    def __init__(self, network: XMem, config: StageConfig) -> None:
+        super().__init__()
+        self.network = network
+        self.config = config
+
+    def forward(
+        self, rgb: Tensor, masks: Tensor, valid: Tensor, generator: torch.Generator
+    ) -> ClipOutput:
+        c = self.config
+        return clip_forward(
+            self.network, rgb, masks, valid, generator, c.num_ref, c.deep_update_prob
+        )
+
+
+def build_dataset(config: StageConfig, samples: int) -> Dataset:
+    from xmem.train.data import StaticClips, SyntheticClips, VideoClips
+
+    c = config
+    if c.stage == "synthetic":
+        return SyntheticClips(
+            num_frames=c.num_frames,
+            crop=c.crop,
+            max_objects=c.max_objects,
+            seed=c.seed,
+            samples_per_epoch=samples,
+        )
+    assert c.data is not None
+    if c.stage == "static":
+        return StaticClips(
+            c.data,
+            split=c.split,
+            num_frames=c.num_frames,
+            crop=c.crop,
+            max_objects=c.max_objects,
+            paste_prob=c.paste_prob,
+            seed=c.seed,
+            samples_per_epoch=samples,
+        )
+    return VideoClips(
+        c.data,
+        split=c.split,
+        num_frames=c.num_frames,
+        max_jump=c.max_jump,
+        crop=c.crop,
+        max_objects=c.max_objects,
+        paste_prob=c.paste_prob,
+        seed=c.seed,
+        samples_per_epoch=samples,
+    )
+
+
+def build_network(config: StageConfig, device: torch.device) -> XMem:
+    if config.init is not None:
+        from xmem.model.weights import from_pretrained
+
+        network = from_pretrained(config.init, device=device)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            network = XMem(MODELS[config.model]).to(device)
+    return network.train()
+
+
+def step_loss(out: ClipOutput, masks: Tensor, valid: Tensor, fraction: float) -> dict[str, Tensor]:
+    """Loss of every segmented frame (1..T-1), summed over frames as the paper."""
+    ce = dice = masks.new_zeros(())
+    for t, (logits, prob) in enumerate(zip(out.logits, out.prob, strict=True), start=1):
+        ce = ce + bootstrapped_ce(logits, class_target(masks[:, t]), fraction)
+        dice = dice + dice_loss(prob[:, 1:], masks[:, t], valid)
+    return {"loss": ce + dice, "ce": ce, "dice": dice}
+
+
+class Trainer:
+    """Trains one stage; writes ``checkpoint.pth``, ``model.pth``, ``metrics.jsonl`` and
+    TensorBoard logs (when the ``tensorboard`` package is installed) into ``out``."""
+
+    def __init__(
+        self,
+        config: StageConfig,
+        out: str | Path,
+        device: torch.device,
+        worker: Worker | None = None,
+        progress: bool = True,
+    ) -> None:
+        self.config = config
+        self.out = Path(out)
+        self.device = device
+        self.worker = worker or Worker()
+        self.progress = progress and self.worker.rank == 0
+        self.network = build_network(config, device)
+        model: nn.Module = ClipModel(self.network, config)
+        if self.worker.world_size > 1:
+            ids = [device.index] if device.type == "cuda" else None
+            model = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
+        self.model = model
+        self.optimizer = torch.optim.AdamW(
+            self.network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
+            self.optimizer, milestones=list(config.lr_steps), gamma=0.1
+        )
+        self.use_amp = config.amp and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.iteration = 0
+        self.writer: Any = None
+        self._last_out: ClipOutput | None = None
+
+    # -- checkpoints -------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "network": self.network.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "iteration": self.iteration,
+            "config": self.config.to_dict(),
+        }
+
+    def save(self) -> None:
+        if self.worker.rank != 0:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        with atomic_output_file(self.out / CHECKPOINT) as tmp:
+            torch.save(self.state(), tmp)
+        with atomic_output_file(self.out / WEIGHTS) as tmp:
+            torch.save(self.network.state_dict(), tmp)
+        logger.debug("saved iteration %d to %s", self.iteration, self.out)
+
+    def load(self, path: str | Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.network.load_state_dict(state["network"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.iteration = int(state["iteration"])
+        logger.info("resumed from %s at iteration %d", path, self.iteration)
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def _loader(self, dataset: Dataset, epoch: int, skip: int) -> DataLoader:
+        """Batches of this rank for ``epoch``, without the first ``skip`` batches."""
+        sampler: DistributedSampler = DistributedSampler(
+            dataset,  # type: ignore[arg-type]
+            num_replicas=self.worker.world_size,
+            rank=self.worker.rank,
+            shuffle=True,
+            seed=self.config.seed,
+            drop_last=True,
+        )
+        sampler.set_epoch(epoch)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        indices = list(sampler)[skip * self.config.batch_size :]
+        return DataLoader(
+            dataset,
+            batch_size=self.config.batch_size,
+            sampler=indices,
+            num_workers=self.config.num_workers,
+            drop_last=True,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    def train(self) -> dict[str, float]:
+        """Run the stage to ``config.iterations``; returns the last logged losses."""
+        c = self.config
+        world = self.worker.world_size
+        dataset = build_dataset(c, samples=EPOCH_ITERATIONS * c.batch_size * world)
+        batches_per_epoch = len(dataset) // (c.batch_size * world)  # type: ignore[arg-type]
+        if batches_per_epoch == 0:
+            raise ValueError("the dataset is smaller than one batch")
+        self._open_writer()
+        bar = tqdm(
+            total=c.iterations,
+            initial=self.iteration,
+            unit="it",
+            desc=f"train {c.stage}",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        )
+        last: dict[str, float] = {}
+        while self.iteration < c.iterations:
+            epoch, skip = divmod(self.iteration, batches_per_epoch)
+            for batch in self._loader(dataset, epoch, skip):
+                last = self._step(batch)
+                self.iteration += 1
+                bar.update()
+                bar.set_postfix(loss=f"{last['loss']:.3f}")
+                self._periodic(last, batch)
+                if self.iteration >= c.iterations:
+                    break
+        bar.close()
+        self.save()
+        if self.writer is not None:
+            self.writer.close()
+        return last
+
+    def _step(self, batch: dict[str, Tensor]) -> dict[str, float]:
+        c = self.config
+        rgb = batch["rgb"].to(self.device, non_blocking=True)
+        masks = batch["masks"].to(self.device, non_blocking=True)
+        valid = batch["valid"].to(self.device, non_blocking=True)
+        generator = torch.Generator().manual_seed(
+            c.seed * 1_000_003 + self.iteration * 101 + self.worker.rank
+        )
+        self.model.train()
+        with torch.autocast(self.device.type, enabled=self.use_amp):
+            out = self.model(rgb, masks, valid, generator)
+        fraction = bootstrap_fraction(
+            self.iteration, c.bootstrap_start, c.bootstrap_end, c.bootstrap_top_p
+        )
+        losses = step_loss(out, masks, valid, fraction)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(losses["loss"]).backward()
+        self.scaler.unscale_(self.optimizer)
+        if c.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.network.parameters(), c.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        self._last_out = out
+        return {k: float(v.detach()) for k, v in losses.items()}
+
+    def _periodic(self, losses: dict[str, float], batch: dict[str, Tensor]) -> None:
+        c, it = self.config, self.iteration
+        if self.worker.rank == 0 and (it % c.log_every == 0 or it == c.iterations):
+            record = {"iteration": it, "lr": self.scheduler.get_last_lr()[0], **losses}
+            self._log(record)
+        if (
+            self.worker.rank == 0
+            and self.writer is not None
+            and self._last_out is not None
+            and it % c.image_every == 0
+        ):
+            self.writer.add_image("clip", clip_grid(batch, self._last_out), it)
+        if it % c.save_every == 0 and it < c.iterations:
+            self.save()
+        if c.val_data and it % c.val_every == 0 and self.worker.rank == 0:
+            self._log({"iteration": it, "val_J&F": self.validate()})
+
+    def _open_writer(self) -> None:
+        if self.worker.rank != 0:
+            return
+        self.out.mkdir(parents=True, exist_ok=True)
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            logger.warning("tensorboard is not installed: no TensorBoard logs (metrics.jsonl only)")
+            return
+        self.writer = SummaryWriter(str(self.out / "tensorboard"), purge_step=self.iteration)
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.out / "metrics.jsonl", "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+        if self.writer is not None:
+            for key, value in record.items():
+                if key != "iteration":
+                    self.writer.add_scalar(key, value, record["iteration"])
+
+    def validate(self) -> float:
+        """J&F of the current network on the validation dataset (official protocol)."""
+        from xmem.eval.datasets import load_dataset
+        from xmem.eval.report import summarize
+        from xmem.eval.runner import evaluate_sequences, xmem_predictor
+
+        c = self.config
+        assert c.val_data is not None
+        dataset = load_dataset(c.val_data, split=c.val_split, sequences=c.val_sequences or None)
+        self.network.eval()
+        try:
+            with tempfile.TemporaryDirectory(prefix="xmem-val-") as tmp:
+                records = evaluate_sequences(
+                    dataset,
+                    range(len(dataset.sequences)),
+                    Path(tmp),
+                    predictor=xmem_predictor(self.network),
+                    resume=False,
+                    progress=False,
+                )
+        finally:
+            self.network.train()
+        score = summarize(records, [], {})["summary"]["J&F-Mean"]
+        logger.info("iteration %d: validation J&F %.1f", self.iteration, 100 * (score or 0))
+        return float(score or 0.0)
+
+
+def clip_grid(batch: dict[str, Tensor], out: ClipOutput) -> Tensor:
+    """An image for TensorBoard: the first clip's frames (top) and predicted masks (bottom)."""
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    frames = (batch["rgb"][0].cpu() * std + mean).clamp(0, 1)  # T×3×H×W
+    colours = torch.tensor([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=torch.float)
+    preds = [batch["masks"][0, 0].cpu().float()]
+    preds += [p[0, 1:].detach().float().cpu() for p in out.prob]
+    masks = []
+    for p in preds:
+        with_bg = torch.cat([1 - p.sum(0, keepdim=True).clamp(0, 1), p])
+        k = min(with_bg.shape[0], len(colours))
+        masks.append(torch.einsum("khw,kc->chw", with_bg[:k], colours[:k]))
+    top = torch.cat(list(frames), dim=2)
+    bottom = torch.cat(masks, dim=2)
+    return torch.cat([top, bottom], dim=1)
+
+
+def run_training(
+    config: StageConfig,
+    out: str | Path,
+    device: torch.device,
+    resume: bool = True,
+    worker: Worker | None = None,
+    init_method: str | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """Train one stage (joining the process group when there are several processes)."""
+    worker = worker or Worker()
+    distributed.init(worker, device, init_method)
+    try:
+        trainer = Trainer(config, out, device, worker, progress)
+        checkpoint = Path(out) / CHECKPOINT
+        if resume and checkpoint.is_file():
+            trainer.load(checkpoint)
+        return trainer.train()
+    finally:
+        distributed.finish()
