@@ -125,3 +125,14 @@ def test_mismatch_names_the_keys() -> None:
     text = str(info.value)
     assert "decoder.pred.bias" in text and "extra.weight" in text and "decoder.pred.weight" in text
     assert "\n" not in text
+
+
+def test_compact_architecture_round_trip(tmp_path: Path) -> None:
+    """The half-width backbones of the compact model are read back from a checkpoint."""
+    from xmem.model.network import MODELS
+
+    net = XMem(MODELS["xmem-compact"])
+    torch.save(net.state_dict(), tmp_path / "compact.pth")
+    loaded = load_network(tmp_path / "compact.pth")
+    assert loaded.config == MODELS["xmem-compact"]
+    assert sum(p.numel() for p in loaded.parameters()) < 7_000_000  # ≤ 25 MB even in fp32

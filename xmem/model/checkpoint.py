@@ -18,6 +18,7 @@ from torch import Tensor
 
 from xmem.errors import XMemError
 from xmem.model.network import ModelConfig, XMem
+from xmem.model.resnet import ARCHITECTURES, Bottleneck
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +56,16 @@ def convert_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 def _backbone(state_dict: Mapping[str, Tensor], prefix: str, first_stage: str) -> str:
-    """Name the ResNet of an encoder from its keys (bottleneck or basic blocks, depth)."""
+    """Name the ResNet of an encoder from its keys (block type, depth, width)."""
     pattern = re.compile(rf"^{re.escape(prefix)}layer3\.(\d+)\.")
-    blocks = {int(m.group(1)) for k in state_dict if (m := pattern.match(k))}
+    blocks = len({int(m.group(1)) for k in state_dict if (m := pattern.match(k))})
     bottleneck = f"{prefix}{first_stage}.0.conv3.weight" in state_dict
-    arch = {(True, 6): "resnet50", (False, 2): "resnet18", (False, 6): "resnet34"}.get(
-        (bottleneck, len(blocks))
-    )
-    if arch is None:
-        raise XMemError(f"unsupported {prefix.rstrip('.')} backbone in checkpoint")
-    return arch
+    stem = state_dict.get(f"{prefix}conv1.weight")
+    width = int(stem.shape[0]) if stem is not None else -1
+    for name, (block, counts, w) in ARCHITECTURES.items():
+        if (block is Bottleneck) == bottleneck and counts[2] == blocks and w == width:
+            return name
+    raise XMemError(f"unsupported {prefix.rstrip('.')} backbone in checkpoint")
 
 
 def infer_config(state_dict: Mapping[str, Tensor], source: str = "checkpoint") -> ModelConfig:

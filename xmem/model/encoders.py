@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from xmem.model.modules import FeatureFusionBlock, HiddenReinforcer
-from xmem.model.resnet import resnet_stages, stage_channels
+from xmem.model.resnet import resnet_stages, stage_channels, stem_width
 
 
 class KeyEncoder(nn.Module):
@@ -14,8 +14,9 @@ class KeyEncoder(nn.Module):
 
     def __init__(self, arch: str = "resnet50") -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        w = stem_width(arch)
+        self.conv1 = nn.Conv2d(3, w, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.res2, self.layer2, self.layer3 = resnet_stages(arch)
@@ -59,8 +60,9 @@ class ValueEncoder(nn.Module):
         self, image_dim: int, value_dim: int, hidden_dim: int, arch: str = "resnet18"
     ) -> None:
         super().__init__()
-        self.conv1 = nn.Conv2d(5, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        w = stem_width(arch)
+        self.conv1 = nn.Conv2d(5, w, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
         self.layer1, self.layer2, self.layer3 = resnet_stages(arch)

@@ -31,14 +31,14 @@ class ModelConfig:
 MODELS: dict[str, ModelConfig] = {
     "xmem": ModelConfig(),
     "xmem-no-sensory": ModelConfig(hidden_dim=0),
-    # ours: ResNet-18 key encoder and narrower values, decoder and sensory memory, for CPUs
+    # ours, for CPUs: half-width ResNet-18 encoders, narrower values, decoder and sensory memory
     "xmem-compact": ModelConfig(
         key_dim=64,
         value_dim=256,
         hidden_dim=32,
-        key_backbone="resnet18",
-        value_backbone="resnet18",
-        decoder_dims=(256, 128, 64),
+        key_backbone="resnet18-w32",
+        value_backbone="resnet18-w32",
+        decoder_dims=(128, 64, 32),
     ),
 }
 

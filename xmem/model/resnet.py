@@ -63,34 +63,40 @@ class Bottleneck(nn.Module):
         return self.relu(out + identity)
 
 
-# name -> (block, blocks per stage 1..3)
-ARCHITECTURES: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, int]]] = {
-    "resnet18": (BasicBlock, (2, 2, 2)),
-    "resnet34": (BasicBlock, (3, 4, 6)),
-    "resnet50": (Bottleneck, (3, 4, 6)),
+Block = type[BasicBlock] | type[Bottleneck]
+
+# name -> (block, blocks per stage 1..3, stem width); "-w32": half width (ours, compact models)
+ARCHITECTURES: dict[str, tuple[Block, tuple[int, int, int], int]] = {
+    "resnet18": (BasicBlock, (2, 2, 2), 64),
+    "resnet34": (BasicBlock, (3, 4, 6), 64),
+    "resnet50": (Bottleneck, (3, 4, 6), 64),
+    "resnet18-w32": (BasicBlock, (2, 2, 2), 32),
 }
+
+
+def stem_width(arch: str) -> int:
+    """Output channels of the stem (the 7×7 convolution)."""
+    return ARCHITECTURES[arch][2]
 
 
 def stage_channels(arch: str) -> tuple[int, int, int]:
     """Output channels of stages 1, 2, 3 (strides 4, 8, 16) of a ResNet."""
-    block, _ = ARCHITECTURES[arch]
-    return (64 * block.expansion, 128 * block.expansion, 256 * block.expansion)
+    block, _, w = ARCHITECTURES[arch]
+    return (w * block.expansion, 2 * w * block.expansion, 4 * w * block.expansion)
 
 
 def resnet_stages(arch: str) -> tuple[nn.Sequential, nn.Sequential, nn.Sequential]:
     """Stages 1-3 of a ResNet (strides 4, 8, 16 after the stem)."""
-    block, counts = ARCHITECTURES[arch]
+    block, counts, w = ARCHITECTURES[arch]
     c4, c8, _ = stage_channels(arch)
     return (
-        make_stage(block, 64, 64, counts[0], 1),
-        make_stage(block, c4, 128, counts[1], 2),
-        make_stage(block, c8, 256, counts[2], 2),
+        make_stage(block, w, w, counts[0], 1),
+        make_stage(block, c4, 2 * w, counts[1], 2),
+        make_stage(block, c8, 4 * w, counts[2], 2),
     )
 
 
-def make_stage(
-    block: type[BasicBlock] | type[Bottleneck], in_ch: int, planes: int, blocks: int, stride: int
-) -> nn.Sequential:
+def make_stage(block: Block, in_ch: int, planes: int, blocks: int, stride: int) -> nn.Sequential:
     layers: list[nn.Module] = [block(in_ch, planes, stride)]
     for _ in range(1, blocks):
         layers.append(block(planes * block.expansion, planes))
