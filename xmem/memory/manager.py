@@ -14,8 +14,16 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
-from xmem.memory.ops import readout, similarity, topk_softmax, usage
-from xmem.memory.store import KeyValueMemoryStore
+from xmem.memory.ops import (
+    readout,
+    similarity,
+    sparse_readout,
+    sparse_usage,
+    topk_affinity,
+    topk_softmax,
+    usage,
+)
+from xmem.memory.store import Bucket, KeyValueMemoryStore
 
 logger = logging.getLogger(__name__)
 
@@ -64,19 +72,37 @@ class MemoryManager:
 
     def _read_group(self, group: int, qk: Tensor, qe: Tensor | None) -> Tensor:
         work = self.work_mem.buckets[group]
-        sim = similarity(work.key, work.shrinkage, qk, qe)  # M_w×Q
         long = self.long_mem.buckets.get(group) if self.enable_long_term else None
-        if long is None:
-            affinity = topk_softmax(sim, self.top_k)
-            self.work_mem.update_usage(group, usage(affinity))
-            return readout(affinity, work.value)
-        long_sim = similarity(long.key, long.shrinkage, qk, qe)  # M_l×Q
-        m_long = long.size
-        affinity = topk_softmax(torch.cat([long_sim, sim], dim=0), self.top_k)
-        used = usage(affinity)
+        parts: list[Bucket] = [long, work] if long is not None else [work]
+        m_long = long.size if long is not None else 0
+        if self.top_k is None or self.top_k >= m_long + work.size:
+            return self._read_dense(group, parts, qk, qe)
+        # top-k, kept sparse: the same affinity without the dense M×Q products
+        key = torch.cat([p.key for p in parts], dim=-1)
+        shrinks = [p.shrinkage for p in parts if p.shrinkage is not None]
+        shrinkage = torch.cat(shrinks, dim=-1) if len(shrinks) == len(parts) else None
+        value = torch.cat([p.value for p in parts], dim=-1)  # N×CV×M
+        sim = similarity(key, shrinkage, qk, qe, query_major=True)  # Q×M
+        affinity = topk_affinity(sim, self.top_k)
+        used = sparse_usage(affinity, key.shape[-1])
+        self._update_usage(group, used, m_long)
+        n, cv = value.shape[:2]
+        return sparse_readout(affinity, value.flatten(0, 1)).view(n, cv, -1)
+
+    def _read_dense(self, group: int, parts: list[Bucket], qk: Tensor, qe: Tensor | None) -> Tensor:
+        sims = [similarity(p.key, p.shrinkage, qk, qe) for p in parts]  # M_part×Q each
+        affinity = topk_softmax(torch.cat(sims, dim=0), self.top_k)
+        m_long = parts[0].size if len(parts) == 2 else 0
+        self._update_usage(group, usage(affinity), m_long)
+        out = readout(affinity[m_long:], parts[-1].value)
+        if m_long:
+            out = out + readout(affinity[:m_long], parts[0].value)
+        return out
+
+    def _update_usage(self, group: int, used: Tensor, m_long: int) -> None:
         self.work_mem.update_usage(group, used[m_long:])
-        self.long_mem.update_usage(group, used[:m_long])
-        return readout(affinity[:m_long], long.value) + readout(affinity[m_long:], work.value)
+        if m_long:
+            self.long_mem.update_usage(group, used[:m_long])
 
     # ---------------------------------------------------------------- writing
     def write(

@@ -7,6 +7,8 @@ Shapes: memory keys ``CK×M`` (M memory elements), shrinkage ``1×M``, query key
 from __future__ import annotations
 
 import math
+import warnings
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -17,8 +19,10 @@ def similarity(
     mem_shrinkage: Tensor | None,
     query_key: Tensor,
     query_selection: Tensor | None,
+    query_major: bool = False,
 ) -> Tensor:
-    """Negative shrunk, selected squared distance, ``[*, M, Q]``.
+    """Negative shrunk, selected squared distance, ``[*, M, Q]`` (``[*, Q, M]`` with
+    ``query_major``, the layout :func:`topk_affinity` wants).
 
     ``S_ij = −s_i · Σ_c e_cj (k_ci − q_cj)² / √CK``; without selection the per-query constant
     ``|q_j|²`` is dropped: ``(2 k_i·q_j − |k_i|²) · s_i / √CK``. Computed in float32.
@@ -42,6 +46,8 @@ def similarity(
         a = a * (mem_shrinkage.float().transpose(-1, -2) * scale)
     else:
         a = a * scale
+    if query_major:
+        return b.transpose(-1, -2) @ a.transpose(-1, -2)
     return a @ b
 
 
@@ -69,3 +75,41 @@ def readout(affinity: Tensor, value: Tensor) -> Tensor:
 def usage(affinity: Tensor) -> Tensor:
     """How much each memory element was used by one read: ``Σ_j A_ij``, shape ``[*, M]``."""
     return affinity.sum(dim=-1)
+
+
+class TopK(NamedTuple):
+    """A sparse affinity: for each query, its ``k`` memory elements and their weights."""
+
+    indices: Tensor  # Q×k, into the memory elements
+    weights: Tensor  # Q×k, softmax over the k (rows sum to 1)
+
+
+def topk_affinity(sim_qm: Tensor, top_k: int) -> TopK:
+    """The affinity of :func:`topk_softmax`, kept sparse: ``sim_qm`` is ``Q×M`` (query-major,
+    so the top-k runs over contiguous memory) and ``top_k < M``."""
+    values, indices = torch.topk(sim_qm, k=top_k, dim=-1)  # sorted: column 0 holds the max
+    weights = torch.exp(values - values[:, :1])
+    return TopK(indices, weights / weights.sum(dim=-1, keepdim=True))
+
+
+def sparse_readout(affinity: TopK, value: Tensor) -> Tensor:
+    """:func:`readout` of a sparse affinity: ``value [C, M] → [C, Q]``, touching only the
+    ``Q·k`` selected elements instead of all ``Q·M``."""
+    q, k = affinity.indices.shape
+    rows = torch.arange(0, q * k + 1, k, device=value.device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+        matrix = torch.sparse_csr_tensor(
+            rows,
+            affinity.indices.flatten(),
+            affinity.weights.flatten().float(),
+            size=(q, value.shape[-1]),
+        )
+        # float32: CPU kernels of sparse products have no half precision
+        return (matrix @ value.float().t()).t().to(value.dtype)
+
+
+def sparse_usage(affinity: TopK, m: int) -> Tensor:
+    """:func:`usage` of a sparse affinity: ``[M]``."""
+    total = affinity.weights.new_zeros(m)
+    return total.index_add_(0, affinity.indices.flatten(), affinity.weights.flatten())
