@@ -50,6 +50,7 @@ def summarize(records: Sequence[dict], workers: Sequence[dict], settings: dict[s
     timed = [r for r in records if r.get("seconds")]
     frames = sum(r["frames"] for r in timed)
     seconds = sum(r["seconds"] for r in timed)
+    rss = [w["peak_rss_mb"] for w in workers if w.get("peak_rss_mb") is not None]
     cuda = [w["peak_cuda_mb"] for w in workers if w.get("peak_cuda_mb") is not None]
     summary.update(
         {
@@ -58,7 +59,7 @@ def summarize(records: Sequence[dict], workers: Sequence[dict], settings: dict[s
             "frames_timed": frames,
             "seconds": seconds,
             "fps": frames / seconds if seconds else None,
-            "peak_rss_mb": max((w["peak_rss_mb"] for w in workers), default=None),
+            "peak_rss_mb": max(rss) if rss else None,
             "peak_cuda_mb": max(cuda) if cuda else None,
         }
     )
