@@ -81,8 +81,6 @@ def check_args(args: argparse.Namespace) -> None:
             raise XMemError(f"{option} must be even (H.264 with 4:2:0 chroma), got {value}")
     if args.warmup < 0:
         raise XMemError(f"--warmup must be at least 0, got {args.warmup}")
-    if args.size == 0 or args.size < -1:
-        raise XMemError("--size must be positive, or -1 to keep the original resolution")
     if args.model is not None and args.weights is not None:
         raise XMemError("give --model (random weights) or --weights, not both")
     if args.model is not None and args.model not in MODELS:

@@ -98,13 +98,6 @@ def _settings(
     }
 
 
-def _device(args: argparse.Namespace, worker: Worker) -> torch.device:
-    device = select_device(args.device)
-    if device.type == "cuda" and device.index is None and worker.world_size > 1:
-        device = torch.device("cuda", worker.local_rank % torch.cuda.device_count())
-    return device
-
-
 def _predictor(args: argparse.Namespace, device: torch.device) -> Predictor | None:
     if args.predictions is not None:
         return None
@@ -129,7 +122,7 @@ def run_worker(
     init_method: str | None = None,
 ) -> int:
     """One process's share of the evaluation; rank 0 gathers everything and reports."""
-    device = _device(args, worker)
+    device = distributed.worker_device(select_device(args.device), worker)
     if device.type == "cpu" and worker.local_world_size > 1:
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // worker.local_world_size))
     distributed.init(worker, device, init_method)
@@ -174,8 +167,6 @@ def run_worker(
 def _check(args: argparse.Namespace) -> None:
     if args.workers < 1:
         raise XMemError("--workers must be at least 1")
-    if args.size == 0 or args.size < -1:
-        raise XMemError("--size must be positive, or -1 to keep the original resolution")
     if args.predictions is not None:
         if not args.predictions.is_dir():
             raise XMemError(f"predictions folder '{args.predictions}' does not exist")
@@ -196,16 +187,5 @@ def run(args: argparse.Namespace) -> int:
         raise XMemError("--sequences names a sequence more than once")
     dataset = load_dataset(args.dataset, args.layout, args.split, args.resolution, sequences)
     if launched is None and args.workers > 1:
-        n = args.workers
-        children, init_method = distributed.spawn(n, _spawned, (args, dataset))
-        try:
-            return run_worker(args, dataset, Worker(0, n, 0, n), init_method)
-        finally:
-            for child in children:
-                child.join()
+        return int(distributed.launch(args.workers, run_worker, (args, dataset)))
     return run_worker(args, dataset, launched or Worker())
-
-
-def _spawned(args: argparse.Namespace, dataset: Dataset, worker: Worker, init_method: str) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    return run_worker(args, dataset, worker, init_method)

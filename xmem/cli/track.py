@@ -94,6 +94,9 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
 
 
 def inference_config(args: argparse.Namespace) -> InferenceConfig:
+    """The inference options, checked (XMemError naming the option)."""
+    if args.size == 0 or args.size < -1:
+        raise XMemError("--size must be positive, or -1 to keep the original resolution")
     return InferenceConfig(
         top_k=args.top_k,
         mem_every=args.mem_every,
@@ -175,8 +178,6 @@ def run(args: argparse.Namespace) -> int:
     from xmem.model.weights import from_pretrained
 
     config = inference_config(args)
-    if args.size == 0 or args.size < -1:
-        raise XMemError("--size must be positive, or -1 to keep the original resolution")
     if args.overlay is not None and args.overlay.suffix.lower() not in (
         ".mp4",
         ".mov",

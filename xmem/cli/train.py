@@ -100,15 +100,9 @@ def run(args: argparse.Namespace) -> int:
     select_device(args.device)  # a bad device fails before any work
     launched = distributed.worker_from_env()
     if launched is None and args.workers > 1:
-        n = args.workers
-        children, init_method = distributed.spawn(n, _spawned, (args, config))
-        try:
-            _train(args, config, Worker(0, n, 0, n), init_method)
-        finally:
-            for child in children:
-                child.join()
-        return 0
-    _train(args, config, launched or Worker(), None)
+        distributed.launch(args.workers, _train, (args, config))
+    else:
+        _train(args, config, launched or Worker(), None)
     return 0
 
 
@@ -117,11 +111,7 @@ def _train(
 ) -> None:
     from xmem.train.trainer import run_training
 
-    device = select_device(args.device)
-    if device.type == "cuda" and device.index is None and worker.world_size > 1:
-        import torch
-
-        device = torch.device("cuda", worker.local_rank % torch.cuda.device_count())
+    device = distributed.worker_device(select_device(args.device), worker)
     losses = run_training(
         config,
         args.out,
@@ -138,11 +128,3 @@ def _train(
             losses.get("loss", float("nan")),
             args.out / "model.pth",
         )
-
-
-def _spawned(
-    args: argparse.Namespace, config: StageConfig, worker: Worker, init_method: str
-) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    _train(args, config, worker, init_method)
-    return 0

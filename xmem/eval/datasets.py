@@ -16,6 +16,7 @@ Three layouts:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -219,20 +220,7 @@ def _check_davis(seq: EvalSequence) -> EvalSequence:
     if present == 0:
         raise XMemError(f"sequence '{seq.name}': the first frame's annotation has no object")
     # as the official toolkit: objects 1..max id of the first frame
-    return _replace_given(seq, {0: tuple(range(1, present + 1))})
-
-
-def _replace_given(seq: EvalSequence, given: dict[int, tuple[int, ...]]) -> EvalSequence:
-    return EvalSequence(
-        seq.name,
-        seq.layout,
-        seq.frames,
-        seq.frame_names,
-        seq.masks,
-        seq.annotated,
-        given,
-        seq.skip_last,
-    )
+    return dataclasses.replace(seq, given={0: tuple(range(1, present + 1))})
 
 
 def load_dataset(
@@ -294,7 +282,9 @@ def load_dataset(
             seq = _check_davis(seq)
         else:
             given = _meta_appearances(seq, meta) if meta else None
-            seq = _replace_given(seq, given if given is not None else _first_appearances(seq))
+            seq = dataclasses.replace(
+                seq, given=given if given is not None else _first_appearances(seq)
+            )
             if not seq.given:
                 raise XMemError(f"sequence '{seq.name}': its annotations have no object")
             for t, ids in seq.given.items():

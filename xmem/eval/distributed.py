@@ -1,9 +1,9 @@
 """Sharding an evaluation over processes or GPUs.
 
 Either ``torchrun --nproc_per_node N -m xmem eval …`` starts the processes, or ``--workers N``
-spawns N-1 more here (this process is rank 0). Each process takes a share of the sequences
-balanced by frame count, and the per-sequence results are gathered on rank 0 (gloo on CPU,
-nccl on GPU), which writes the one report.
+spawns N-1 more here (:func:`launch`; this process is rank 0). Each process takes a share of
+the sequences balanced by frame count, and the per-sequence results are gathered on rank 0
+(gloo on CPU, nccl on GPU), which writes the one report.
 """
 
 from __future__ import annotations
@@ -103,15 +103,34 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def worker_device(device: torch.device, worker: Worker) -> torch.device:
+    """``device`` for this worker: a bare "cuda" becomes ``cuda:<local rank>`` (one GPU each)."""
+    if device.type == "cuda" and device.index is None and worker.world_size > 1:
+        return torch.device("cuda", worker.local_rank % torch.cuda.device_count())
+    return device
+
+
+def launch(n: int, target: Callable[..., Any], args: tuple) -> Any:
+    """Run ``target(*args, worker, init_method)`` on ``n`` processes: this one is rank 0 and
+    the others are spawned here. Returns rank 0's result once every process has ended."""
+    children, init_method = _spawn(n, target, args)
+    try:
+        return target(*args, Worker(0, n, 0, n), init_method)
+    finally:
+        for child in children:
+            child.join()
+
+
 def _child(target: Callable[..., Any], worker: Worker, init_method: str, args: tuple) -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")  # rank 0 speaks for all
     raise SystemExit(target(*args, worker, init_method))
 
 
-def spawn(
+def _spawn(
     n: int, target: Callable[..., Any], args: tuple
 ) -> tuple[list[mp.process.BaseProcess], str]:
-    """Start ranks 1..n-1 running ``target(*args, worker, init_method)``; this process is to
-    be rank 0. Returns the processes and the ``init_method`` for :func:`init`.
+    """Start ranks 1..n-1 running ``target(*args, worker, init_method)``. Returns the processes
+    and the ``init_method`` for :func:`init`.
 
     A watchdog ends this process if a worker dies (its results would never arrive).
     """

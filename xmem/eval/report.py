@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 GLOBAL_COLUMNS = ("J&F-Mean", "J-Mean", "J-Recall", "J-Decay", "F-Mean", "F-Recall", "F-Decay")
 
 
-def _mean(values: Sequence[float | None]) -> float | None:
+def finite_mean(values: Sequence[float | None]) -> float | None:
+    """Mean of the finite values (None and NaN left out), None when there is none."""
     finite = [v for v in values if v is not None and np.isfinite(v)]
     return float(np.mean(finite)) if finite else None
 
@@ -44,7 +45,7 @@ def summarize(records: Sequence[dict], workers: Sequence[dict], settings: dict[s
     summary: dict[str, Any] = {}
     for metric in ("J", "F"):
         for stat, name in (("mean", "Mean"), ("recall", "Recall"), ("decay", "Decay")):
-            summary[f"{metric}-{name}"] = _mean([o[metric][stat] for o in objects])
+            summary[f"{metric}-{name}"] = finite_mean([o[metric][stat] for o in objects])
     j, f = summary["J-Mean"], summary["F-Mean"]
     summary["J&F-Mean"] = None if j is None or f is None else (j + f) / 2
     timed = [r for r in records if r.get("seconds")]

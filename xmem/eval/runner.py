@@ -20,6 +20,7 @@ from tqdm import tqdm
 from xmem.errors import XMemError
 from xmem.eval.datasets import Dataset, EvalSequence
 from xmem.eval.metrics import frame_scores, statistics
+from xmem.eval.report import finite_mean
 from xmem.inference.config import InferenceConfig
 from xmem.inference.tracker import track
 from xmem.io.frames import open_frames
@@ -154,11 +155,6 @@ def score_sequence(
     return values
 
 
-def _nanmean(values: Sequence[float]) -> float | None:
-    finite = [v for v in values if v is not None and np.isfinite(v)]
-    return float(np.mean(finite)) if finite else None
-
-
 def sequence_record(
     seq: EvalSequence, values: dict[int, dict[str, list[float]]], seconds: float | None
 ) -> dict:
@@ -170,8 +166,8 @@ def sequence_record(
             **{m: {k: _finite(x) for k, x in s.items()} for m, s in stats.items()},
             "frames": len(v["J"]),
         }
-    j = _nanmean([o["J"]["mean"] for o in per_object.values()])
-    f = _nanmean([o["F"]["mean"] for o in per_object.values()])
+    j = finite_mean([o["J"]["mean"] for o in per_object.values()])
+    f = finite_mean([o["F"]["mean"] for o in per_object.values()])
     return {
         "sequence": seq.name,
         "frames": len(seq),
