@@ -279,3 +279,32 @@ def test_frames_that_are_not_rgb_uint8_are_rejected(tiny_net: XMem) -> None:
         run(tiny_net, floats, {0: ids(0)})
     with pytest.raises(ValueError, match="N×H×W×3"):
         run(tiny_net, FRAMES[0], {0: ids(0)})
+
+
+# -- overlapping objects ---------------------------------------------------------------------
+
+
+def test_object_masks_equal_an_id_map_without_overlap(
+    tiny_net: XMem, forward: list[FrameResult]
+) -> None:
+    given = xmem.ObjectMasks((1,), (ids(0) == 1)[None])
+    assert np.array_equal(masks(run(tiny_net, FRAMES, {0: given})), masks(forward))
+
+
+def test_object_masks_keep_an_object_covered_by_another(tiny_net: XMem) -> None:
+    outer = ids(0) == 1
+    inner = np.zeros_like(outer)
+    ys, xs = np.nonzero(outer)
+    inner[ys.min() : ys.min() + 3, xs.min() : xs.min() + 3] = True  # inside the outer object
+    given = xmem.ObjectMasks((4, 9), np.stack([outer, inner]))
+    results = run(tiny_net, FRAMES, {0: given})
+    # an id map would have lost one of them; both are tracked, each with its own channel
+    assert all(r.object_ids == (4, 9) for r in results)
+
+
+@pytest.mark.parametrize(
+    "ids_, shape", [((1, 1), (2, H, W)), ((0,), (1, H, W)), ((1, 2), (1, H, W))]
+)
+def test_object_masks_are_checked(ids_: tuple[int, ...], shape: tuple[int, ...]) -> None:
+    with pytest.raises(ValueError):
+        xmem.ObjectMasks(ids_, np.zeros(shape, bool))

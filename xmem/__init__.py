@@ -11,7 +11,7 @@ Five lines to track objects through a video::
 from xmem.errors import XMemError
 from xmem.inference.config import InferenceConfig
 from xmem.inference.core import InferenceCore
-from xmem.inference.tracker import FrameResult, track
+from xmem.inference.tracker import FrameResult, ObjectMasks, track
 from xmem.model.checkpoint import load_network
 from xmem.model.network import ModelConfig, XMem
 from xmem.model.weights import from_pretrained
@@ -23,6 +23,7 @@ __all__ = [
     "InferenceConfig",
     "InferenceCore",
     "ModelConfig",
+    "ObjectMasks",
     "XMem",
     "XMemError",
     "from_pretrained",

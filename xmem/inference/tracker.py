@@ -55,6 +55,49 @@ class FrameResult:
     prob: Tensor | None = None
 
 
+@dataclass(frozen=True)
+class ObjectMasks:
+    """Per-object binary masks of one frame, which may overlap (an id map cannot).
+
+    ids: the N object ids (positive, distinct); masks: N×H×W bool (or 0/1) at the frame's
+    resolution, in the order of ``ids``.
+    """
+
+    ids: tuple[int, ...]
+    masks: np.ndarray
+
+    def __post_init__(self) -> None:
+        if self.masks.ndim != 3 or self.masks.shape[0] != len(self.ids):
+            raise ValueError(
+                f"ObjectMasks needs N×H×W masks for its {len(self.ids)} ids, "
+                f"got shape {tuple(self.masks.shape)}"
+            )
+        if len(set(self.ids)) != len(self.ids) or any(i <= 0 for i in self.ids):
+            raise ValueError(f"object ids must be distinct and positive, got {list(self.ids)}")
+
+
+Annotation = np.ndarray | ObjectMasks
+
+
+def _annotation_tensor(
+    annotation: Annotation, hw: tuple[int, int], device: torch.device
+) -> tuple[Tensor, list[int]]:
+    """An annotation at processing size, with the ids it defines (all kept, even if tiny)."""
+    if isinstance(annotation, ObjectMasks):
+        masks = torch.from_numpy(np.asarray(annotation.masks, dtype=np.uint8)).to(device)
+        return resize_mask(masks, hw), list(annotation.ids)
+    mask = torch.from_numpy(annotation.astype(np.int64)).to(device)
+    # ids of the full-size mask: a tiny object lost by resizing is kept, empty
+    objects = [int(i) for i in torch.unique(mask).tolist() if i != 0]
+    return resize_mask(mask, hw), objects
+
+
+def _annotation_hw(annotation: Annotation) -> tuple[int, int]:
+    if isinstance(annotation, ObjectMasks):
+        return annotation.masks.shape[1], annotation.masks.shape[2]
+    return annotation.shape[0], annotation.shape[1]
+
+
 def _frame_pairs(
     frames: Frames, reverse: bool
 ) -> tuple[Iterable[tuple[int, np.ndarray]], FrameSource | None]:
@@ -113,7 +156,7 @@ def _ids_map(prob: Tensor, object_ids: Sequence[int]) -> np.ndarray:
 def track(
     network: XMem,
     frames: Frames,
-    annotations: Mapping[int, np.ndarray],
+    annotations: Mapping[int, Annotation],
     *,
     config: InferenceConfig | None = None,
     size: int = 480,
@@ -130,7 +173,8 @@ def track(
             uint8 H×W×3 arrays (or one N×H×W×3 array), or an iterable (e.g. a list or a
             generator) of ``(index, frame)`` pairs.
         annotations: frame index → H×W integer object ids (0 = background) at the frame's
-            resolution. The first annotated frame starts tracking; a later one adds new objects
+            resolution, or :class:`ObjectMasks` for objects that overlap. The first annotated
+            frame starts tracking; a later one adds new objects
             or corrects the objects it contains (the others keep their prediction).
         config: inference options (paper defaults).
         size: processing size of the shorter side; ``-1`` keeps the original resolution.
@@ -164,16 +208,13 @@ def track(
             annotation = annotations.get(index)
             mask, objects = None, None
             if annotation is not None:
-                if annotation.shape != (h, w):
+                ah, aw = _annotation_hw(annotation)
+                if (ah, aw) != (h, w):
                     raise ValueError(
-                        f"annotation of frame {index} is {annotation.shape[1]}×"
-                        f"{annotation.shape[0]} but the frame is {w}×{h}"
+                        f"annotation of frame {index} is {aw}×{ah} but the frame is {w}×{h}"
                     )
                 with stage(timer, "preprocess"):
-                    mask = torch.from_numpy(annotation.astype(np.int64)).to(device)
-                    # ids of the full-size mask: a tiny object lost by resizing is kept, empty
-                    objects = [int(i) for i in torch.unique(mask).tolist() if i != 0]
-                    mask = resize_mask(mask, hw)
+                    mask, objects = _annotation_tensor(annotation, hw, device)
             with stage(timer, "preprocess"):
                 image = to_tensor(resize_image(rgb, hw), device)
             prob = core.step(image, mask, objects, end=last)
