@@ -1,0 +1,656 @@
+"""The Supervisely app against the loopback platform emulator, through the real SDK.
+
+One app per process (the SDK's application is a singleton): the tests swap its engine for
+deterministic fakes (identity, lose an object, fail, slow); ``test_sly_serve.py`` runs the real
+network end to end through ``xmem serve``.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+import numpy as np
+import pytest
+
+sly = pytest.importorskip("supervisely")
+
+from fastapi.testclient import TestClient  # noqa: E402
+from PIL import Image  # noqa: E402
+from supervisely.geometry.bitmap import Bitmap  # noqa: E402
+from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
+
+from xmem.eval.machine import current_rss_mb  # noqa: E402
+from xmem.inference.tracker import FrameResult, ObjectMasks  # noqa: E402
+from xmem.integrations.supervisely.emulator import SuperviselyEmulator, default_frame  # noqa: E402
+
+H, W, FRAMES = 64, 96, 12
+VIDEO = 101
+SQUARE = np.zeros((H, W), bool)
+SQUARE[10:30, 20:44] = True
+POLYGON = {"points": {"exterior": [[50, 40], [50, 56], [82, 56], [82, 40]], "interior": []}}
+ENV = {
+    "SUPERVISELY_PUBLIC_API_RETRY_SLEEP_SEC": "0",
+    "SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK": "1",
+    "API_TOKEN": "env-token",
+}
+
+
+def bitmap_json(mask: np.ndarray) -> dict[str, Any]:
+    return {"bitmap": Bitmap(mask).to_json()["bitmap"]}
+
+
+# -- fake engines: same signature as functools.partial(xmem.track, network, ...) -------------
+
+
+class Fake:
+    """Repeats the source masks on every frame (bigger objects first, so small ones stay
+    visible), optionally losing objects, failing or sleeping; counts calls and concurrency."""
+
+    def __init__(
+        self,
+        lose: tuple[int, ...] = (),
+        fail_at: int | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self.lose, self.fail_at, self.delay = lose, fail_at, delay
+        self.calls: list[ObjectMasks] = []
+        self.frames_seen: list[int] = []
+        self.active = 0
+        self.max_active = 0
+        self._lock = threading.Lock()
+
+    def __call__(
+        self, frames: Iterable[tuple[int, np.ndarray]], annotations: Mapping[int, Any]
+    ) -> Iterator[FrameResult]:
+        ((source, given),) = annotations.items()
+        assert isinstance(given, ObjectMasks)
+        self.calls.append(given)
+        ids = np.zeros(given.masks.shape[1:], np.uint8)
+        order = np.argsort([-m.sum() for m in given.masks])
+        for k in order:
+            ids[given.masks[k].astype(bool)] = given.ids[k]
+        for n, (index, rgb) in enumerate(frames):
+            with self._lock:
+                self.active += 1
+                self.max_active = max(self.max_active, self.active)
+            try:
+                self.frames_seen.append(index)
+                assert rgb.shape == (*ids.shape, 3)
+                if self.fail_at is not None and n == self.fail_at:
+                    raise RuntimeError("boom in the engine")
+                time.sleep(self.delay)
+                out = ids.copy()
+                if index != source:
+                    for label in self.lose:
+                        out[out == label] = 0
+            finally:
+                with self._lock:
+                    self.active -= 1
+            yield FrameResult(index, out, given.ids)
+
+
+# -- fixtures ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[SuperviselyEmulator]:
+    with SuperviselyEmulator() as emu:
+        emu.add_video(VIDEO, FRAMES, W, H)
+        emu.add_video(202, 400, 1920, 1080)
+        emu.add_figure(901, VIDEO, 11, 5, "bitmap", bitmap_json(SQUARE))
+        emu.add_figure(902, VIDEO, 12, 5, "polygon", POLYGON)
+        emu.add_figure(
+            903, VIDEO, 13, 5, "point", {"points": {"exterior": [[3, 4]], "interior": []}}
+        )
+        big = np.zeros((1080, 1920), bool)
+        big[400:700, 800:1200] = True
+        emu.add_figure(904, 202, 14, 0, "bitmap", bitmap_json(big))
+        yield emu
+
+
+@pytest.fixture(scope="module")
+def app(emulator: SuperviselyEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from xmem.integrations.supervisely.app import XMemTracking
+
+    data = tmp_path_factory.mktemp("sly")
+    env = {**ENV, "SERVER_ADDRESS": emulator.address, "SLY_APP_DATA_DIR": str(data)}
+    env["SMART_CACHE_CONTAINER_DIR"] = str(data / "cache")
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    tracker = XMemTracking(Fake(), "cpu", progress_interval=0.0, chunk=4)
+    tracker.serve()
+    yield tracker
+    for k, v in saved.items():
+        if v is None:
+            os.environ.pop(k, None)
+        else:
+            os.environ[k] = v
+
+
+@pytest.fixture
+def client(app: Any, emulator: SuperviselyEmulator) -> Iterator[TestClient]:
+    emulator.reset()
+    app.engine = Fake()
+    app.progress_interval = 0.0
+    with TestClient(app.app.get_server()) as c:
+        yield c
+
+
+def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
+    end = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > end:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+
+
+def progress(emu: SuperviselyEmulator) -> list[tuple[int, int]]:
+    return [
+        (n["data"]["progress"]["current"], n["data"]["progress"]["total"])
+        for n in emu.notifications("videos:fetch-figures-in-range")
+    ]
+
+
+def monotone(steps: list[tuple[int, int]]) -> bool:
+    return all(a[0] <= b[0] for a, b in zip(steps, steps[1:], strict=False))
+
+
+def finished(emu: SuperviselyEmulator) -> bool:
+    p = progress(emu)
+    return bool(p) and p[-1][0] == p[-1][1]
+
+
+def track(client: TestClient, emu: SuperviselyEmulator, **context: Any) -> dict[str, Any]:
+    body = {
+        "context": {
+            "trackId": "t1",
+            "videoId": VIDEO,
+            "frameIndex": 5,
+            "frames": 3,
+            "direction": "forward",
+            "objectIds": [11, 12],
+            "figureIds": [901, 902],
+            **context,
+        },
+        "state": {},
+        "api_token": "user-token",
+    }
+    r = client.post("/track", json=body)
+    assert r.status_code == 200, r.text
+    wait_until(lambda: finished(emu) or bool(emu.notifications("videos:tracking-error")))
+    return r.json()
+
+
+def placed(emu: SuperviselyEmulator) -> set[tuple[int, int]]:
+    return {(f["objectId"], f["meta"]["frame"]) for f in emu.created_figures()}
+
+
+# -- /track (legacy: the app creates the figures) -----------------------------------------
+
+
+def test_track_forward_two_objects_of_mixed_geometry(
+    client: TestClient, emulator: SuperviselyEmulator
+) -> None:
+    reply = track(client, emulator)
+    assert reply["message"] == "Tracking has started." and reply["inference_request_uuid"]
+    figures = emulator.created_figures()
+    assert placed(emulator) == {(o, f) for o in (11, 12) for f in (6, 7, 8)}
+    for f in figures:
+        assert f["entityId"] == VIDEO and f["trackId"] == "t1" and f["nnCreated"] is True
+        assert f["geometryType"] == {11: "bitmap", 12: "polygon"}[f["objectId"]]
+        assert f["meta"]["sourceFigureId"] == {11: 901, 12: 902}[f["objectId"]]
+        geometry = deserialize_geometry(f["geometryType"], f["geometry"])
+        box = geometry.to_bbox()
+        assert 0 <= box.left and box.right < W and 0 <= box.top and box.bottom < H
+    bitmap = next(f for f in figures if f["objectId"] == 11)
+    decoded = np.zeros((H, W), np.uint8)
+    deserialize_geometry("bitmap", bitmap["geometry"]).draw(decoded, 1)
+    assert np.array_equal(decoded.astype(bool), SQUARE)  # the identity engine's mask, exactly
+    assert {c.api_key for c in emulator.calls()} == {"user-token"}
+    steps = progress(emulator)
+    assert steps[-1] == (6, 6) and monotone(steps)
+    ranges = {tuple(n["data"]["frameRange"]) for n in emulator.notifications()}
+    assert ranges == {(5, 8)}
+
+
+def test_track_backward_writes_before_the_source_frame(
+    client: TestClient, emulator: SuperviselyEmulator
+) -> None:
+    track(client, emulator, direction="backward")
+    assert placed(emulator) == {(o, f) for o in (11, 12) for f in (4, 3, 2)}
+    assert {tuple(n["data"]["frameRange"]) for n in emulator.notifications()} == {(2, 5)}
+
+
+def test_frames_are_fetched_in_bulk_chunks_in_tracking_order(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    track(client, emulator, direction="backward", frames=5)
+    asked = [c.body["frames"] for c in emulator.calls("videos.bulk.download-frame")]
+    assert asked == [[5, 4, 3, 2], [1, 0]]  # chunk=4; the source frame first
+    assert not emulator.calls("videos.download-frame")
+    assert app.engine.frames_seen == [5, 4, 3, 2, 1, 0]
+
+
+def test_range_is_clipped_to_the_video(client: TestClient, emulator: SuperviselyEmulator) -> None:
+    track(client, emulator, frameIndex=10, frames=5)
+    assert placed(emulator) == {(11, 11), (12, 11)}
+    assert progress(emulator)[-1] == (2, 2)
+
+
+def test_objects_come_from_the_figures_not_the_object_ids(
+    client: TestClient, emulator: SuperviselyEmulator
+) -> None:
+    track(client, emulator, objectIds=[12, 11])  # swapped: the figures say otherwise
+    assert {f["objectId"] for f in emulator.created_figures() if f["geometryType"] == "bitmap"} == {
+        11
+    }
+
+
+def test_overlapping_objects_are_all_tracked(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    inner = np.zeros((H, W), bool)
+    inner[15:20, 25:30] = True  # inside figure 901, which is drawn after it
+    emulator.add_figure(905, VIDEO, 15, 5, "bitmap", bitmap_json(inner))
+    track(client, emulator, figureIds=[905, 901], objectIds=[15, 11])
+    (given,) = app.engine.calls
+    assert given.masks.shape == (2, H, W) and all(m.any() for m in given.masks)
+    assert placed(emulator) == {(o, f) for o in (15, 11) for f in (6, 7, 8)}
+
+
+def test_a_lost_object_gets_no_figures_and_progress_still_ends(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    app.engine = Fake(lose=(2,))
+    track(client, emulator)
+    assert placed(emulator) == {(11, f) for f in (6, 7, 8)}
+    assert progress(emulator)[-1] == (6, 6)
+
+
+def test_stop_from_the_notification_reply(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    app.engine = Fake(delay=0.05)
+    emulator.stop_after = 3
+    started = time.monotonic()
+    reply = track(client, emulator, frameIndex=0, frames=11)
+    assert time.monotonic() - started < 5
+    calls = emulator.calls()
+    stop_at = [i for i, c in enumerate(calls) if c.method == "videos.notify-annotation-tool"][2]
+    uploads_after = [c for c in calls[stop_at:] if c.method == "figures.bulk.add"]
+    assert len(uploads_after) <= 1  # at most the batch in flight
+    assert len(app.engine.frames_seen) <= 3 + 2 + app.chunk  # source, 3 notified, 1 in flight
+    steps = progress(emulator)
+    assert monotone(steps)
+    assert steps[-1][0] == steps[-1][1] < 22
+    state = client.post(
+        "/pop_tracking_results",
+        json={"context": {"inference_request_uuid": reply["inference_request_uuid"]}},
+    ).json()
+    assert state["stage"] == "Cancelled"
+
+
+def test_error_in_tracking_is_notified(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    app.engine = Fake(fail_at=2)
+    track(client, emulator)
+    (error,) = emulator.notifications("videos:tracking-error")
+    assert error["data"]["trackId"] == "t1"
+    assert error["data"]["error"]["message"] == "RuntimeError: boom in the engine"
+
+
+def test_error_in_direct_mode_is_a_run_action(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    app.engine = Fake(fail_at=1)
+    body = {
+        "context": {
+            "trackId": "t2",
+            "videoId": VIDEO,
+            "frameIndex": 5,
+            "frames": 3,
+            "figureIds": [901],
+            "useDirectProgressMessages": True,
+            "sessionId": "sess-42",
+        }
+    }
+    assert client.post("/track", json=body).status_code == 200
+    wait_until(lambda: any(a["payload"].get("type") == "error" for a in emulator.actions()))
+    errors = [a for a in emulator.actions() if a["payload"].get("type") == "error"]
+    assert errors[0]["sessionId"] == "sess-42"
+    assert errors[0]["payload"]["error"]["message"] == "RuntimeError: boom in the engine"
+
+
+def test_requests_run_concurrently_but_the_device_is_shared(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    app.engine = Fake(delay=0.02)
+    for track_id in ("a", "b"):
+        body = {
+            "context": {
+                "trackId": track_id,
+                "videoId": VIDEO,
+                "frameIndex": 0,
+                "frames": 8,
+                "figureIds": [901],
+            }
+        }
+        assert client.post("/track", json=body).status_code == 200
+
+    def both_done() -> bool:
+        ends = {n["data"]["trackId"]: n["data"]["progress"] for n in emulator.notifications()}
+        return all(k in ends and ends[k]["current"] == ends[k]["total"] == 8 for k in "ab")
+
+    wait_until(both_done)
+    assert len(app.engine.calls) == 2 and app.engine.max_active == 1
+    assert len(emulator.created_figures()) == 16
+
+
+# -- malformed requests: a clear 4xx and nothing written -----------------------------------
+
+
+@pytest.mark.parametrize(
+    "context, status, words",
+    [
+        ({"videoId": None}, 400, "videoId"),
+        ({"videoId": 999}, 404, "video 999"),
+        ({"figureIds": [901, 4242]}, 404, "figure 4242"),
+        ({"figureIds": [903]}, 400, "point"),
+        ({"frameIndex": 12}, 400, "outside the video"),
+        ({"frames": 0}, 400, "frames"),
+        ({"direction": "sideways"}, 400, "direction"),
+        ({"figureIds": []}, 400, "figureIds"),
+    ],
+)
+def test_malformed_track_requests(
+    client: TestClient,
+    emulator: SuperviselyEmulator,
+    context: dict[str, Any],
+    status: int,
+    words: str,
+) -> None:
+    body = {
+        "context": {
+            "trackId": "t1",
+            "videoId": VIDEO,
+            "frameIndex": 5,
+            "frames": 3,
+            "figureIds": [901],
+            **context,
+        }
+    }
+    r = client.post("/track", json=body)
+    assert r.status_code == status and words in r.json()["message"]
+    assert r.json()["success"] is False
+    time.sleep(0.1)
+    assert not emulator.calls("figures.bulk.add") and not emulator.calls(
+        "videos.bulk.download-frame"
+    )
+    (error,) = emulator.notifications("videos:tracking-error")  # the tool learns why
+    assert words in error["data"]["error"]["message"]
+
+
+@pytest.mark.parametrize("path", ["/track", "/track_async", "/track-api", "/stop_tracking"])
+def test_non_json_bodies_are_rejected(client: TestClient, path: str) -> None:
+    r = client.post(path, content=b"videoId=101", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 400 and "JSON" in r.json()["message"]
+    r = client.post(path, content=b"{not json", headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    r = client.post(path, json=[1, 2])
+    assert r.status_code == 400 and "context" in r.json()["message"]
+
+
+def test_unknown_or_missing_request_ids(client: TestClient) -> None:
+    for path in ("/stop_tracking", "/pop_tracking_results", "/clear_tracking_results"):
+        assert client.post(path, json={"context": {}}).status_code == 400
+        r = client.post(path, json={"context": {"inference_request_uuid": "nope"}})
+        assert r.status_code == 404 and "nope" in r.json()["message"]
+
+
+# -- /track_async + /pop_tracking_results + /stop_tracking + /clear_tracking_results -------
+
+
+def emu_figure(emu: SuperviselyEmulator, figure_id: int) -> dict[str, Any]:
+    import requests
+
+    r = requests.post(f"{emu.address}/public/api/v3/figures.info", json={"id": figure_id})
+    r.raise_for_status()
+    return r.json()
+
+
+def pop_all(client: TestClient, uuid: str) -> tuple[dict[str, Any], list[list[Any]]]:
+    got: list[list[Any]] = []
+    while True:
+        r = client.post("/pop_tracking_results", json={"context": {"inference_request_uuid": uuid}})
+        assert r.status_code == 200
+        state = r.json()
+        got += state["pending_results"]
+        if state["finished"]:
+            return state, got
+        time.sleep(0.02)
+
+
+def test_track_async_queues_every_frame(client: TestClient, emulator: SuperviselyEmulator) -> None:
+    body = {
+        "context": {
+            "videoId": VIDEO,
+            "frameIndex": 5,
+            "frames": 3,
+            "direction": "backward",
+            "trackId": "t3",
+            "figures": [emu_figure(emulator, 901), emu_figure(emulator, 902)],
+        }
+    }
+    r = client.post("/track_async", json=body)
+    assert r.status_code == 200 and r.json()["message"] == "Inference has started."
+    state, results = pop_all(client, r.json()["inference_request_uuid"])
+    assert state["stage"] == "Finished" and state["exception"] is None
+    assert state["progress"]["current"] == state["progress"]["total"] == 6
+    # FigureInfo as a positional array: [id, class_id, ..., object_id (5), ..., frame_index (8),
+    # geometry_type (9), geometry (10), ...]
+    assert {(f[5], f[8]) for f in results} == {(o, i) for o in (11, 12) for i in (4, 3, 2)}
+    assert {f[5]: f[9] for f in results} == {11: "bitmap", 12: "polygon"}
+    assert all(f[13]["frame"] == f[8] for f in results)
+    assert finished(emulator) and progress(emulator)[-1] == (6, 6)
+
+
+def test_track_async_direct_progress(client: TestClient, emulator: SuperviselyEmulator) -> None:
+    body = {
+        "context": {
+            "videoId": VIDEO,
+            "frameIndex": 5,
+            "frames": 2,
+            "figures": [emu_figure(emulator, 901)],
+            "useDirectProgressMessages": True,
+            "sessionId": "sess-7",
+        }
+    }
+    r = client.post("/track_async", json=body)
+    state, results = pop_all(client, r.json()["inference_request_uuid"])
+    assert len(results) == 2 and not emulator.notifications()
+    last = emulator.actions()[-1]
+    assert last["sessionId"] == "sess-7" and last["payload"]["progress"] == {
+        "current": 2,
+        "total": 2,
+    }
+
+
+def test_stop_and_clear_an_async_request(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    app.engine = Fake(delay=0.1)
+    body = {
+        "context": {
+            "videoId": VIDEO,
+            "frameIndex": 0,
+            "frames": 11,
+            "figures": [emu_figure(emulator, 901)],
+        }
+    }
+    uuid = client.post("/track_async", json=body).json()["inference_request_uuid"]
+    wait_until(lambda: len(app.engine.frames_seen) >= 3)
+    r = client.post("/stop_tracking", json={"context": {"inference_request_uuid": uuid}})
+    assert r.json() == {"message": "Inference will be stopped.", "success": True}
+    state, _ = pop_all(client, uuid)
+    assert state["stopped"] is True and state["stage"] == "Cancelled"
+    assert len(app.engine.frames_seen) <= 6
+    steps = progress(emulator)
+    assert monotone(steps) and steps[-1][0] == steps[-1][1]
+    r = client.post("/clear_tracking_results", json={"context": {"inference_request_uuid": uuid}})
+    assert r.json()["success"] is True
+
+
+def test_async_error_is_reported(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    app.engine = Fake(fail_at=1)
+    body = {
+        "context": {
+            "videoId": VIDEO,
+            "frameIndex": 5,
+            "frames": 3,
+            "trackId": "t9",
+            "figures": [emu_figure(emulator, 901)],
+        }
+    }
+    uuid = client.post("/track_async", json=body).json()["inference_request_uuid"]
+    state, _ = pop_all(client, uuid)
+    assert state["stage"] == "Error" and state["exception"]["type"] == "RuntimeError"
+    (error,) = emulator.notifications("videos:tracking-error")
+    assert error["data"]["trackId"] == "t9"
+
+
+# -- /track-api and /track-api-files ---------------------------------------------------------
+
+
+def api_body(**context: Any) -> dict[str, Any]:
+    geometries = [
+        {"type": "polygon", "data": POLYGON},
+        {"type": "bitmap", "data": bitmap_json(SQUARE)},
+    ]
+    return {
+        "context": {
+            "videoId": VIDEO,
+            "frameIndex": 5,
+            "frames": 3,
+            "input_geometries": geometries,
+            **context,
+        }
+    }
+
+
+def test_track_api_rows_follow_the_input_geometries(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    app.engine = Fake(lose=(2,))
+    r = client.post("/track-api", json=api_body())
+    assert r.status_code == 200
+    rows = r.json()
+    assert len(rows) == 3
+    for row in rows:
+        assert row[0]["type"] == "polygon" and row[1] is None  # kept type; lost → null
+    assert not emulator.notifications() and not emulator.calls("figures.bulk.add")
+
+
+def test_track_api_failure_is_an_http_error(client: TestClient, app: Any) -> None:
+    app.engine = Fake(fail_at=1)
+    r = client.post("/track-api", json=api_body())
+    assert r.status_code == 500
+    assert r.json()["error"] == "RuntimeError" and "boom" in r.json()["message"]
+
+
+def test_track_api_rejects_unsupported_geometry(client: TestClient) -> None:
+    body = api_body(input_geometries=[{"type": "rectangle", "data": {}}])
+    r = client.post("/track-api", json=body)
+    assert r.status_code == 400 and "rectangle" in r.json()["message"]
+
+
+def png(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_track_api_files_tracks_all_objects_in_one_pass(client: TestClient, app: Any) -> None:
+    files = [
+        ("files", (f"{i}.png", png(default_frame(VIDEO, i, W, H)), "image/png")) for i in range(4)
+    ]
+    settings = {
+        "frameIndex": 0,
+        "frames": 3,
+        "input_geometries": api_body()["context"]["input_geometries"],
+    }
+    r = client.post("/track-api-files", files=files, data={"settings": json.dumps(settings)})
+    assert r.status_code == 200, r.text
+    rows = r.json()
+    assert len(rows) == 3 and [g["type"] for g in rows[0]] == ["polygon", "bitmap"]
+    assert len(app.engine.calls) == 1  # one engine pass for both objects
+
+
+def test_track_api_files_checks_its_inputs(client: TestClient) -> None:
+    frame = ("files", ("0.png", png(default_frame(VIDEO, 0, W, H)), "image/png"))
+    settings = {
+        "frameIndex": 0,
+        "frames": 3,
+        "input_geometries": [{"type": "polygon", "data": POLYGON}],
+    }
+    r = client.post("/track-api-files", files=[frame], data={"settings": json.dumps(settings)})
+    assert r.status_code == 400 and "4 files" in r.json()["message"]
+    r = client.post("/track-api-files", files=[frame], data={"settings": "{oops"})
+    assert r.status_code == 400
+    bad = ("files", ("1.png", b"not an image", "image/png"))
+    settings["frames"] = 1
+    r = client.post("/track-api-files", files=[frame, bad], data={"settings": json.dumps(settings)})
+    assert r.status_code == 400 and "not an image" in r.json()["message"]
+
+
+# -- health, info, memory -----------------------------------------------------------------------
+
+
+def test_health_and_session_info(client: TestClient) -> None:
+    assert client.get("/is_ready").status_code == 200
+    info = client.post("/get_session_info", json={}).json()
+    assert info["tracking_algorithms"] == ["xmem"] and info["device"] == "cpu"
+
+
+def test_long_1080p_range_keeps_memory_bounded(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    """100 frames at 1920×1080 are 620 MB of RGB: the app must hold only a few of them, also
+    when tracking is slower than the download (frames must not pile up ahead)."""
+    frames = 100
+    app.engine = Fake(delay=0.08)
+    peak = [current_rss_mb()]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak.append(current_rss_mb())
+            time.sleep(0.01)
+
+    before = current_rss_mb()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    body = {
+        "context": {
+            "trackId": "long",
+            "videoId": 202,
+            "frameIndex": 0,
+            "frames": frames,
+            "figureIds": [904],
+        }
+    }
+    assert client.post("/track", json=body).status_code == 200
+    wait_until(lambda: finished(emulator), timeout=120)
+    done.set()
+    sampler.join()
+    assert len(emulator.created_figures()) == frames
+    growth = max(peak) - before
+    assert growth < 250, f"RSS grew by {growth:.0f} MB"

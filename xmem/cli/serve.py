@@ -1,0 +1,65 @@
+"""``xmem serve``: the Supervisely tracking app under uvicorn."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from xmem.cli.track import add_inference_options, inference_config, select_device
+from xmem.errors import XMemError
+from xmem.model.weights import from_pretrained
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="serve the Supervisely mask-tracking app (needs xmem[supervisely])",
+        description="Start the Supervisely video-tracking app. The platform's address and token "
+        "come from SERVER_ADDRESS and API_TOKEN (or the options below); requests may carry "
+        "their own token.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument("--server-address", default=None, help="Supervisely URL (env SERVER_ADDRESS)")
+    p.add_argument("--api-token", default=None, help="fallback API token (env API_TOKEN)")
+    p.add_argument(
+        "--max-concurrent",
+        type=int,
+        default=1,
+        help="requests that may use the device at once (default 1)",
+    )
+    p.add_argument("--chunk", type=int, default=16, help="frames per bulk download (default 16)")
+    add_inference_options(p)
+    p.set_defaults(run=run, precision=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        import uvicorn
+
+        from xmem.integrations.supervisely import server
+    except ImportError as e:
+        raise XMemError(
+            f"xmem serve needs the Supervisely SDK ({e.name} is missing): "
+            "pip install 'xmem[supervisely]'"
+        ) from e
+    if args.max_concurrent < 1 or args.chunk < 1:
+        raise XMemError("--max-concurrent and --chunk must be at least 1")
+    config = inference_config(args)
+    device = select_device(args.device)
+    server.prepare_environment(args.server_address, args.api_token)
+    network = from_pretrained(args.weights, device)
+    app = server.create_app(
+        network,
+        config=config,
+        size=args.size,
+        precision=args.precision or server.default_precision(device),
+        model_name=str(args.weights or "XMem"),
+        max_concurrent=args.max_concurrent,
+        chunk=args.chunk,
+    )
+    logger.info("serving on http://%s:%d", args.host, args.port)
+    uvicorn.run(app.app, host=args.host, port=args.port, log_level="warning")
+    return 0

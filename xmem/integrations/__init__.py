@@ -1,0 +1,1 @@
+"""Integrations of the tracker with labelling platforms (optional extras)."""

@@ -1,0 +1,66 @@
+"""Starting the app: environment defaults, the shared network and the per-request engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+from pathlib import Path
+
+import torch
+
+from xmem.errors import XMemError
+from xmem.inference.config import InferenceConfig
+from xmem.inference.tracker import track
+from xmem.integrations.supervisely.app import XMemTracking
+from xmem.model.network import XMem
+
+logger = logging.getLogger(__name__)
+
+
+def prepare_environment(server_address: str | None, api_token: str | None) -> None:
+    """Set what the SDK reads at start-up: the platform's address (required: the app calls it
+    back), the token, and a data folder when the platform gave none."""
+    if server_address:
+        os.environ["SERVER_ADDRESS"] = server_address
+    if api_token:
+        os.environ["API_TOKEN"] = api_token
+    if not os.environ.get("SERVER_ADDRESS"):
+        raise XMemError(
+            "the Supervisely server address is unknown: set SERVER_ADDRESS or pass "
+            "--server-address (e.g. http://127.0.0.1:8080 for a local instance)"
+        )
+    if not any(os.environ.get(k) for k in ("SLY_APP_DATA_DIR", "DEBUG_APP_DIR", "TASK_ID")):
+        data = Path.home() / ".cache" / "xmem" / "supervisely"
+        data.mkdir(parents=True, exist_ok=True)
+        os.environ["SLY_APP_DATA_DIR"] = str(data)
+
+
+def create_app(
+    network: XMem,
+    *,
+    config: InferenceConfig | None = None,
+    size: int = 480,
+    precision: str = "fp32",
+    model_name: str = "XMem",
+    max_concurrent: int = 1,
+    chunk: int = 16,
+) -> XMemTracking:
+    """The app with its routes, tracking with ``network`` (already on its device)."""
+    device = next(network.parameters()).device
+    engine = partial(track, network, config=config, size=size, precision=precision)
+    app = XMemTracking(
+        engine,
+        str(device),
+        model_name=model_name,
+        max_concurrent=max_concurrent,
+        chunk=chunk,
+    )
+    app.serve()
+    logger.info("XMem tracking app ready: %s on %s (%s)", model_name, device, precision)
+    return app
+
+
+def default_precision(device: torch.device) -> str:
+    """fp16 autocast on CUDA (as the published app), fp32 on the CPU."""
+    return "fp16" if device.type == "cuda" else "fp32"
