@@ -31,8 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="requests that may use the device at once (default 1)",
     )
     p.add_argument("--chunk", type=int, default=16, help="frames per bulk download (default 16)")
-    add_inference_options(p)
-    p.set_defaults(run=run, precision=None)
+    add_inference_options(p, precision_default=None)
+    p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:

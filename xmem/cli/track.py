@@ -25,8 +25,13 @@ from xmem.io.source import FrameSource
 logger = logging.getLogger(__name__)
 
 
-def add_inference_options(parser: argparse.ArgumentParser) -> None:
-    """Options of the original evaluation script, with the paper's defaults."""
+def add_inference_options(
+    parser: argparse.ArgumentParser, precision_default: str | None = "fp32"
+) -> None:
+    """Options of the original evaluation script, with the paper's defaults.
+
+    ``precision_default`` None: fp16 on CUDA, fp32 on the CPU (decided by the command).
+    """
     d = InferenceConfig()
     g = parser.add_argument_group("inference options (paper defaults)")
     g.add_argument(
@@ -88,8 +93,8 @@ def add_inference_options(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--precision",
         choices=sorted(PRECISIONS),
-        default="fp32",
-        help="network precision (default fp32)",
+        default=precision_default,
+        help=f"network precision (default {precision_default or 'fp16 on CUDA, fp32 on CPU'})",
     )
 
 

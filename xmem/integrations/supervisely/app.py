@@ -112,7 +112,7 @@ class XMemTracking(MaskTracking):
         info = super().get_info()
         info.update(
             {
-                "app_name": "XMem mask tracking",
+                "app_name": "XMem tracking",
                 "model": self.model_name,
                 "device": self.xmem_device,
                 "tracking_algorithms": ["xmem"],
