@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from scene import N, frame, ids
 
 from xmem.cli.main import main
 from xmem.eval.datasets import detect_layout, load_dataset
-from xmem.eval.distributed import shard
+from xmem.eval.distributed import Worker, launch, shard
 from xmem.eval.report import GLOBAL_COLUMNS
 from xmem.io.masks import default_palette
 
@@ -393,3 +394,18 @@ def test_youtube_meta_names_missing_first_annotation(
     (root / "Annotations" / "vid" / "00004.png").unlink()
     r = xmem_eval(caplog, root, "--method", "copy-first", "--out", tmp_path / "r")
     assert r.code == 2 and "'vid'" in r.errors[0] and "00004" in r.errors[0]
+
+
+def _rank0_fails(seconds: float, worker: Worker, init_method: str) -> int:
+    """Rank 0 fails at once; the others wait (as on a collective rank 0 never joins)."""
+    if worker.rank == 0:
+        raise RuntimeError("rank 0 failed")
+    time.sleep(seconds)
+    return 0
+
+
+def test_launch_ends_the_other_ranks_when_rank_0_fails() -> None:
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="rank 0 failed"):
+        launch(2, _rank0_fails, (60.0,))
+    assert time.monotonic() - started < 30

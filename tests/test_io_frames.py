@@ -7,7 +7,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile
 
 from xmem.errors import XMemError
 from xmem.io import ImageFolderSource, VideoSource, open_frames
@@ -131,8 +131,13 @@ def test_unreadable_header_error(tmp_path: Path) -> None:
         open_frames(tmp_path)
 
 
+@pytest.mark.parametrize("pad_truncated", [False, True])
 @pytest.mark.parametrize("ext", [".jpg", ".png"])
-def test_truncated_image_error_at_read(tmp_path: Path, ext: str) -> None:
+def test_truncated_image_error_at_read(
+    tmp_path: Path, ext: str, pad_truncated: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # some libraries (e.g. the Supervisely SDK) tell PIL to pad truncated files, process-wide
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", pad_truncated)
     noise = np.random.default_rng(0).integers(0, 256, (240, 320, 3), dtype=np.uint8)
     for name in ("00000", "00001"):
         Image.fromarray(noise).save(tmp_path / f"{name}{ext}")
@@ -144,6 +149,7 @@ def test_truncated_image_error_at_read(tmp_path: Path, ext: str) -> None:
     next(frames)
     with pytest.raises(XMemError, match=f"00001{ext}"):
         next(frames)
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is pad_truncated  # restored
 
 
 def test_missing_path_and_unknown_extension(tmp_path: Path) -> None:

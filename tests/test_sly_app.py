@@ -306,6 +306,16 @@ def test_error_in_tracking_is_notified(
     assert error["data"]["error"]["message"] == "RuntimeError: boom in the engine"
 
 
+def test_a_failing_frame_download_is_notified(
+    client: TestClient, emulator: SuperviselyEmulator
+) -> None:
+    emulator.fail = {"videos.bulk.download-frame": 403}
+    track(client, emulator)
+    (error,) = emulator.notifications("videos:tracking-error")
+    assert error["data"]["error"]["message"].startswith("HTTPError")
+    assert not emulator.calls("figures.bulk.add") and not progress(emulator)
+
+
 def test_error_in_direct_mode_is_a_run_action(
     client: TestClient, emulator: SuperviselyEmulator, app: Any
 ) -> None:
@@ -612,6 +622,19 @@ def test_track_api_files_checks_its_inputs(client: TestClient) -> None:
 
 
 # -- health, info, memory -----------------------------------------------------------------------
+
+
+def test_the_sdk_does_not_swap_our_progress_bars() -> None:
+    """Importing the SDK replaces ``tqdm.tqdm`` process-wide with a class whose ``update``
+    needs an argument; the package's bars come from ``tqdm.std`` and stay the original."""
+    import tqdm.std
+
+    from xmem.eval import runner
+    from xmem.train import trainer
+
+    assert runner.tqdm is tqdm.std.tqdm and trainer.tqdm is tqdm.std.tqdm
+    with runner.tqdm(total=2, disable=True) as bar:
+        bar.update()
 
 
 def test_health_and_session_info(client: TestClient) -> None:

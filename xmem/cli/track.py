@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm import tqdm
+from tqdm.std import tqdm
 
 from xmem.errors import XMemError
 from xmem.inference.config import InferenceConfig

@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image
-from tqdm import tqdm
+from tqdm.std import tqdm
 
 from xmem.errors import XMemError
 from xmem.eval.machine import current_rss_mb, machine_facts, peak_rss_mb

@@ -112,10 +112,16 @@ def worker_device(device: torch.device, worker: Worker) -> torch.device:
 
 def launch(n: int, target: Callable[..., Any], args: tuple) -> Any:
     """Run ``target(*args, worker, init_method)`` on ``n`` processes: this one is rank 0 and
-    the others are spawned here. Returns rank 0's result once every process has ended."""
-    children, init_method = _spawn(n, target, args)
+    the others are spawned here. Returns rank 0's result once every process has ended; if
+    rank 0 fails, the others are terminated."""
+    children, init_method, unwatch = _spawn(n, target, args)
     try:
         return target(*args, Worker(0, n, 0, n), init_method)
+    except BaseException:
+        unwatch.set()
+        for child in children:  # they may wait on a collective rank 0 will never join
+            child.terminate()
+        raise
     finally:
         for child in children:
             child.join()
@@ -128,11 +134,11 @@ def _child(target: Callable[..., Any], worker: Worker, init_method: str, args: t
 
 def _spawn(
     n: int, target: Callable[..., Any], args: tuple
-) -> tuple[list[mp.process.BaseProcess], str]:
-    """Start ranks 1..n-1 running ``target(*args, worker, init_method)``. Returns the processes
-    and the ``init_method`` for :func:`init`.
+) -> tuple[list[mp.process.BaseProcess], str, threading.Event]:
+    """Start ranks 1..n-1 running ``target(*args, worker, init_method)``. Returns the processes,
+    the ``init_method`` for :func:`init`, and an event that stops the watchdog.
 
-    A watchdog ends this process if a worker dies (its results would never arrive).
+    The watchdog ends this process if a worker dies (its results would never arrive).
     """
     init_method = f"tcp://127.0.0.1:{free_port()}"
     ctx = mp.get_context("spawn")
@@ -144,11 +150,13 @@ def _spawn(
         child.daemon = True
         child.start()
 
+    unwatch = threading.Event()
+
     def watch() -> None:
-        while True:
+        while not unwatch.is_set():
             codes = [c.exitcode for c in children]
             failed = [(c.pid, code) for c, code in zip(children, codes, strict=True) if code]
-            if failed:
+            if failed and not unwatch.is_set():
                 pid, code = failed[0]
                 logger.error("error: worker process %s died (exit code %s)", pid, code)
                 os._exit(1)
@@ -157,4 +165,4 @@ def _spawn(
             time.sleep(0.5)
 
     threading.Thread(target=watch, daemon=True).start()
-    return children, init_method
+    return children, init_method, unwatch

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
-from tqdm import tqdm
+from tqdm.std import tqdm
 
 from xmem.errors import XMemError
 from xmem.eval.datasets import Dataset, EvalSequence

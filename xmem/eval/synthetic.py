@@ -23,7 +23,7 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
+from tqdm.std import tqdm
 
 logger = logging.getLogger(__name__)
 

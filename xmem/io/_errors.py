@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import av.error
-from PIL import UnidentifiedImageError
+from PIL import ImageFile, UnidentifiedImageError
 
 # Exceptions PIL raises for unreadable, truncated or corrupt image data.
 PIL_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, TypeError)
@@ -28,3 +32,26 @@ def pil_reason(exc: BaseException) -> str:
 def av_reason(exc: BaseException) -> str:
     """Why PyAV/FFmpeg failed, without FFmpeg's errno and file name."""
     return _first_line(str(getattr(exc, "strerror", None) or exc))
+
+
+_STRICT = threading.Lock()
+
+
+@contextmanager
+def strict_decoding() -> Iterator[None]:
+    """Decode with truncated images as errors, whatever the process-wide PIL setting.
+
+    Some libraries (the Supervisely SDK among them) set ``ImageFile.LOAD_TRUNCATED_IMAGES`` at
+    import, which makes PIL pad a truncated file silently. It is turned off around our decoding
+    only while it is on, under a lock, and restored.
+    """
+    if not ImageFile.LOAD_TRUNCATED_IMAGES:
+        yield
+        return
+    with _STRICT:
+        saved = ImageFile.LOAD_TRUNCATED_IMAGES
+        ImageFile.LOAD_TRUNCATED_IMAGES = False
+        try:
+            yield
+        finally:
+            ImageFile.LOAD_TRUNCATED_IMAGES = saved

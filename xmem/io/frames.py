@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 from xmem.errors import XMemError
-from xmem.io._errors import PIL_ERRORS, pil_reason
+from xmem.io._errors import PIL_ERRORS, pil_reason, strict_decoding
 from xmem.io.source import (
     IMAGE_EXTENSIONS,
     VIDEO_EXTENSIONS,
@@ -62,7 +62,7 @@ def _header_size(path: Path) -> tuple[int, int]:
 def load_rgb(path: Path) -> np.ndarray:
     """Fully decode one image file into an RGB ``uint8`` array of shape ``(H, W, 3)``."""
     try:
-        with Image.open(path) as img:
+        with strict_decoding(), Image.open(path) as img:
             img.load()
             rgb = img.convert("RGB")
     except PIL_ERRORS as exc:

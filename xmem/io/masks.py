@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 
 from xmem.errors import XMemError
-from xmem.io._errors import PIL_ERRORS, pil_reason
+from xmem.io._errors import PIL_ERRORS, pil_reason, strict_decoding
 from xmem.io.source import visible_files
 
 logger = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ def read_mask(path: str | Path) -> Mask:
     """
     path = Path(path)
     try:
-        with Image.open(path) as img:
+        with strict_decoding(), Image.open(path) as img:
             img.load()
             mode = img.mode
             palette = img.getpalette("RGB") if mode in ("P", "PA") else None

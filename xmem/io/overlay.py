@@ -13,7 +13,7 @@ import av.error
 import numpy as np
 from av.container import OutputContainer
 from av.video.stream import VideoStream
-from tqdm import tqdm
+from tqdm.std import tqdm
 
 from xmem.errors import XMemError
 from xmem.io._errors import AV_ERRORS, av_reason

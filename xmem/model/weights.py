@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
+from tqdm.std import tqdm
 
 from xmem.errors import XMemError
 from xmem.model.checkpoint import build_network, load_network, read_state_dict

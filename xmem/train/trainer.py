@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
-from tqdm import tqdm
+from tqdm.std import tqdm
 
 from xmem.eval import distributed
 from xmem.eval.distributed import Worker

@@ -68,7 +68,10 @@ class XMemTracking(MaskTracking):
         model_name: reported in the session info.
         max_concurrent: how many requests may use the device at once (others wait per frame).
         chunk: frames per bulk download (also how many decoded frames may wait).
-        progress_interval: seconds between progress notifications (the last one always goes).
+        progress_interval: least seconds between progress notifications (the last one always
+            goes). 0: one after every upload batch; the uploader batches the frames that wait
+            while it is busy, so a slow platform gets fewer, larger calls, and the reply's Stop
+            is seen after the next batch.
         model_dir: the SDK's model folder (default: under ``SLY_APP_DATA_DIR``).
     """
 
@@ -80,7 +83,7 @@ class XMemTracking(MaskTracking):
         model_name: str = "XMem",
         max_concurrent: int = 1,
         chunk: int = 16,
-        progress_interval: float = 0.5,
+        progress_interval: float = 0.0,
         model_dir: str | None = None,
     ) -> None:
         if max_concurrent < 1 or chunk < 1:

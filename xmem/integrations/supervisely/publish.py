@@ -3,7 +3,7 @@
 :class:`Publisher` runs the uploads (or queueing) in a background thread behind a bounded queue:
 tracking never waits for the network unless the network falls several frames behind, and memory
 stays bounded. :class:`Progress` counts frames × objects, only moves forward, is sent at most
-every ``interval`` seconds, and always ends at its total (or, on Stop, at what was done).
+at most every ``interval`` seconds, and always ends at its total (or, on Stop, at what was done).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Progress:
     """
 
     def __init__(
-        self, total: int, send: Send | None, done: Callable[[int], None], interval: float = 0.5
+        self, total: int, send: Send | None, done: Callable[[int], None], interval: float = 0.0
     ) -> None:
         self.total = total
         self.current = 0

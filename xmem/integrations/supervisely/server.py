@@ -9,11 +9,8 @@ from pathlib import Path
 
 import torch
 
-from xmem.errors import XMemError
-from xmem.inference.config import InferenceConfig
-from xmem.inference.tracker import track
+from xmem import InferenceConfig, XMem, XMemError, track
 from xmem.integrations.supervisely.app import XMemTracking
-from xmem.model.network import XMem
 
 logger = logging.getLogger(__name__)
 

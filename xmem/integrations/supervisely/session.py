@@ -15,14 +15,16 @@ from dataclasses import dataclass
 import numpy as np
 from supervisely.geometry.geometry import Geometry
 
-from xmem.inference.tracker import Annotation, FrameResult, ObjectMasks
+from xmem import FrameResult, ObjectMasks
 from xmem.integrations.supervisely.geometry import rasterize, trace
 from xmem.integrations.supervisely.protocol import FrameRange, RequestError
 
 logger = logging.getLogger(__name__)
 
+# functools.partial(xmem.track, network, ...): (frames, {frame: annotation}) -> results
 Engine = Callable[
-    [Iterable[tuple[int, np.ndarray]], Mapping[int, Annotation]], Iterator[FrameResult]
+    [Iterable[tuple[int, np.ndarray]], Mapping[int, np.ndarray | ObjectMasks]],
+    Iterator[FrameResult],
 ]
 
 
