@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # CPU build first: with torch already installed, the package's torch requirement pulls nothing
 TORCH  ?= torch==2.13.0
-WEIGHTS ?= XMem
+WEIGHTS ?=
 DEMO_OUT ?= demo-output
 
 .PHONY: demo test lint install clean

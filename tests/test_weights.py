@@ -114,7 +114,20 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("no_proxy", "*")
     monkeypatch.setenv("NO_PROXY", "*")
+    monkeypatch.setattr(w, "BUNDLED_DIR", tmp_path / "no-bundle")  # as if none shipped
     return root
+
+
+@pytest.fixture
+def bundle(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_checkpoint: bytes
+) -> Path:
+    """A bundled-weights folder holding a (tiny) xmem-compact.pth."""
+    folder = tmp_path / "bundle"
+    folder.mkdir()
+    (folder / "xmem-compact.pth").write_bytes(tiny_checkpoint)
+    monkeypatch.setattr(w, "BUNDLED_DIR", folder)
+    return folder
 
 
 @pytest.fixture
@@ -142,8 +155,11 @@ def leftovers(root: Path) -> list[str]:
 
 def test_table_has_the_official_weights() -> None:
     assert w.DEFAULT_WEIGHTS == "XMem"
-    assert list(w.WEIGHTS) == ["XMem", "XMem-s012", "XMem-s2", "XMem-no-sensory"]
+    assert list(w.WEIGHTS) == ["XMem", "XMem-s012", "XMem-s2", "XMem-no-sensory", "xmem-compact"]
+    assert w.WEIGHTS["xmem-compact"].bundled and w.BUNDLED_DEFAULT == "xmem-compact"
     for name, info in w.WEIGHTS.items():
+        if info.bundled:
+            continue
         assert info.name == name
         assert info.filename == f"{name}.pth"
         assert info.url == w.RELEASE_URL + info.filename
@@ -225,6 +241,7 @@ def test_list_weights_reports_cached(mirror: Server, cache: Path, tiny_checkpoin
         "XMem": None,
         "XMem-s012": None,
         "XMem-s2": cache / "XMem-s2.pth",
+        "xmem-compact": None,  # the cache fixture hides the bundle
         "XMem-no-sensory": None,
     }
 
@@ -427,3 +444,35 @@ def test_cli_download_failure(
     message = caplog.records[-1].getMessage()
     assert f"{mirror.url}XMem.pth" in message and str(cache / "XMem.pth") in message
     assert leftovers(cache) == []
+
+
+# -- the bundled compact model -----------------------------------------------------------------
+
+
+def test_default_is_the_bundled_model_when_xmem_is_not_cached(
+    bundle: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    assert w.resolve_weights(None) == bundle / "xmem-compact.pth"  # no download attempted
+    assert "bundled xmem-compact" in caplog.text and "xmem weights download XMem" in caplog.text
+
+
+def test_default_prefers_the_cached_official_weights(
+    bundle: Path, cache: Path, tiny_checkpoint: bytes
+) -> None:
+    cache.mkdir(parents=True)
+    (cache / "XMem.pth").write_bytes(tiny_checkpoint)
+    assert w.resolve_weights(None) == cache / "XMem.pth"
+
+
+def test_bundled_weights_by_name_are_never_downloaded(bundle: Path) -> None:
+    path = bundle / "xmem-compact.pth"
+    assert w.resolve_weights("xmem-compact") == path and w.download("xmem-compact") == path
+    assert w.cached_path("xmem-compact") == path
+    listed = {info.name: p for info, p in w.list_weights()}
+    assert listed["xmem-compact"] == path and listed["XMem"] is None
+
+
+def test_missing_bundle_is_a_clear_error(cache: Path) -> None:
+    with pytest.raises(XMemError, match="reinstall"):
+        w.resolve_weights("xmem-compact")

@@ -8,6 +8,7 @@ from typing import Any
 
 from xmem.errors import XMemError
 from xmem.model.weights import (
+    BUNDLED_DEFAULT,
     DEFAULT_WEIGHTS,
     WEIGHTS,
     cache_dir,
@@ -57,11 +58,14 @@ def run_list(args: argparse.Namespace) -> int:
     rows = [("NAME", "CACHED", "PATH", "DESCRIPTION")]
     for info, path in list_weights():
         mark = "* " if info.name == DEFAULT_WEIGHTS else "  "
-        rows.append((mark + info.name, "yes" if path else "no", str(path or "-"), info.description))
+        have = ("bundled" if info.bundled else "yes") if path else "no"
+        rows.append((mark + info.name, have, str(path or "-"), info.description))
     rows[0] = ("  " + rows[0][0],) + rows[0][1:]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]) for row in rows]
-    lines.append(f"(* = default)  cache: {cache_dir()}")
+    lines.append(
+        f"(* = default when cached, else {BUNDLED_DEFAULT} (bundled))  cache: {cache_dir()}"
+    )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 

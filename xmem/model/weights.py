@@ -10,6 +10,10 @@ on demand into a cache directory outside the source tree:
 A download goes to a temporary ``<file>.part-<random>`` in the cache directory and is renamed
 onto the final name only once it is complete and verified (length, sha256 when known, and a
 strict load into the network); on any failure the temporary file is removed.
+
+The project-trained compact model ships inside the package (``xmem/weights/``, see
+``docs/model-card.md``). It is the default when the official ``XMem`` checkpoint is not in the
+cache, so the package tracks offline; asking for ``XMem`` by name still downloads it.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 RELEASE_URL = "https://github.com/hkchengrex/XMem/releases/download/v1.0/"
 DEFAULT_WEIGHTS = "XMem"
+BUNDLED_DEFAULT = "xmem-compact"
+BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
 DOWNLOAD_TIMEOUT = 30.0  # seconds, for connecting and for each read
 _CHUNK = 1 << 20
 _PATH_SUFFIXES = (".pth", ".pt", ".ckpt")
@@ -51,6 +57,7 @@ class WeightInfo:
     description: str
     sha256: str | None = None
     size: int | None = None
+    bundled: bool = False  # shipped in BUNDLED_DIR, never downloaded
 
 
 def _official(name: str, description: str) -> WeightInfo:
@@ -79,6 +86,14 @@ WEIGHTS: dict[str, WeightInfo] = {
         _official(
             "XMem-no-sensory",
             "XMem without sensory memory",
+        ),
+        WeightInfo(
+            name=BUNDLED_DEFAULT,
+            url="",
+            filename=f"{BUNDLED_DEFAULT}.pth",
+            description="compact model trained by this project, ships with the package "
+            "(docs/model-card.md)",
+            bundled=True,
         ),
     )
 }
@@ -120,9 +135,10 @@ def cache_dir() -> Path:
 
 
 def cached_path(name: str | WeightInfo) -> Path:
-    """The path the weights ``name`` have (or would have) in the cache."""
+    """The path the weights ``name`` have (or would have) in the cache; bundled weights: their
+    file in the package."""
     info = name if isinstance(name, WeightInfo) else weight_info(name)
-    return cache_dir() / info.filename
+    return (BUNDLED_DIR if info.bundled else cache_dir()) / info.filename
 
 
 def weights_url(info: WeightInfo | str) -> str:
@@ -211,6 +227,8 @@ def download(
     name; failures raise a one-line XMemError naming the URL and where to put the file by hand.
     """
     info = weight_info(name)
+    if info.bundled:
+        return _bundled(info)
     target = cache_dir() / info.filename
     if target.is_file() and not force:
         logger.debug("%s already cached at %s", info.name, target)
@@ -257,6 +275,32 @@ def download(
     return target
 
 
+def _bundled(info: WeightInfo) -> Path:
+    path = BUNDLED_DIR / info.filename
+    if not path.is_file():
+        raise XMemError(f"the bundled weights {path} are missing: reinstall the package")
+    return path
+
+
+def _default_weights(download_missing: bool) -> Path:
+    """The official XMem checkpoint when it is in the cache, else the bundled compact model
+    (offline), else XMem downloaded."""
+    official = cache_dir() / weight_info(DEFAULT_WEIGHTS).filename
+    if official.is_file():
+        return official
+    bundled = BUNDLED_DIR / weight_info(BUNDLED_DEFAULT).filename
+    if bundled.is_file():
+        logger.info(
+            "using the bundled %s model (%s is not in the cache; `xmem weights download %s` "
+            "for the published accuracy)",
+            BUNDLED_DEFAULT,
+            DEFAULT_WEIGHTS,
+            DEFAULT_WEIGHTS,
+        )
+        return bundled
+    return resolve_weights(DEFAULT_WEIGHTS, download_missing)
+
+
 def _looks_like_path(text: str) -> bool:
     separators = [s for s in (os.sep, os.altsep, "/") if s]
     return any(s in text for s in separators) or text.lower().endswith(_PATH_SUFFIXES)
@@ -265,11 +309,12 @@ def _looks_like_path(text: str) -> bool:
 def resolve_weights(name_or_path: str | Path | None, download_missing: bool = True) -> Path:
     """Turn a weights name or a checkpoint path into an existing file.
 
-    None means :data:`DEFAULT_WEIGHTS`. An existing file is returned as is; a known name gives
-    its cached file (downloaded when missing and ``download_missing``).
+    None means :data:`DEFAULT_WEIGHTS` when it is in the cache, else the bundled compact model.
+    An existing file is returned as is; a known name gives its cached (or bundled) file,
+    downloaded when missing and ``download_missing``.
     """
     if name_or_path is None:
-        name_or_path = DEFAULT_WEIGHTS
+        return _default_weights(download_missing)
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.is_file():
@@ -277,6 +322,8 @@ def resolve_weights(name_or_path: str | Path | None, download_missing: bool = Tr
     if path.is_dir() and (isinstance(name_or_path, Path) or _looks_like_path(text)):
         raise XMemError(f"checkpoint '{text}' is a directory, not a file")
     info = None if isinstance(name_or_path, Path) else find_weights(text)
+    if info is not None and info.bundled:
+        return _bundled(info)
     if info is not None:
         target = cache_dir() / info.filename
         if target.is_file():
@@ -305,15 +352,16 @@ def from_pretrained(
 
 
 def list_weights() -> list[tuple[WeightInfo, Path | None]]:
-    """Every known checkpoint with its cached path, or None when it is not downloaded."""
-    root = cache_dir()
+    """Every known checkpoint with its cached (or bundled) path, or None when it is not
+    there."""
     return [
-        (info, path if (path := root / info.filename).is_file() else None)
-        for info in WEIGHTS.values()
+        (info, path if (path := cached_path(info)).is_file() else None) for info in WEIGHTS.values()
     ]
 
 
 __all__ = [
+    "BUNDLED_DEFAULT",
+    "BUNDLED_DIR",
     "DEFAULT_WEIGHTS",
     "WEIGHTS",
     "WeightInfo",
