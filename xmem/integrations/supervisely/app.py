@@ -294,9 +294,7 @@ class XMemTracking(MaskTracking):
                 "nnCreated": True,
                 "nnUpdated": True,
             }
-            for frame in frames
-            for obj, pieces in zip(job.objects, frame.geometries, strict=True)
-            for geometry in pieces
+            for frame, obj, geometry in _pieces(job, frames)
         ]
         api.video.figure.create_bulk(figures, entity_id=job.video_id, batch_size=100)
         progress.advance(len(frames) * len(job.objects))
@@ -328,9 +326,7 @@ class XMemTracking(MaskTracking):
                 meta={"frame": frame.index, "sourceFigureId": obj.figure_id},
                 area=None,
             )
-            for frame in frames
-            for obj, pieces in zip(job.objects, frame.geometries, strict=True)
-            for geometry in pieces
+            for frame, obj, geometry in _pieces(job, frames)
         ]
         request.add_results(results)
         while request.is_paused() and not request.is_stopped():
@@ -543,6 +539,16 @@ def _decode_files(files: list[BinaryIO], indexes: list[int]) -> Iterator[tuple[i
         except Exception as error:
             raise RequestError(400, f"file {index - indexes[0]} is not an image") from error
         yield index, np.ascontiguousarray(rgb[..., :3])
+
+
+def _pieces(
+    job: Job, frames: list[FrameFigures]
+) -> Iterator[tuple[FrameFigures, SourceObject, Any]]:
+    """(frame, object, geometry) for every geometry of the frames, objects in job order."""
+    for frame in frames:
+        for obj, pieces in zip(job.objects, frame.geometries, strict=True):
+            for geometry in pieces:
+                yield frame, obj, geometry
 
 
 def _item(geometry: Any) -> dict[str, Any]:
