@@ -435,6 +435,15 @@ def emu_figure(emu: SuperviselyEmulator, figure_id: int) -> dict[str, Any]:
     return r.json()
 
 
+def track_async(
+    client: TestClient, emu: SuperviselyEmulator, figures: tuple[int, ...], **context: Any
+) -> Any:
+    """POST /track_async from frame 5, 3 frames forward (unless overridden)."""
+    full = {"videoId": VIDEO, "frameIndex": 5, "frames": 3, **context}
+    full["figures"] = [emu_figure(emu, f) for f in figures]
+    return client.post("/track_async", json={"context": full})
+
+
 def pop_all(client: TestClient, uuid: str) -> tuple[dict[str, Any], list[list[Any]]]:
     got: list[list[Any]] = []
     while True:
@@ -448,17 +457,7 @@ def pop_all(client: TestClient, uuid: str) -> tuple[dict[str, Any], list[list[An
 
 
 def test_track_async_queues_every_frame(client: TestClient, emulator: SuperviselyEmulator) -> None:
-    body = {
-        "context": {
-            "videoId": VIDEO,
-            "frameIndex": 5,
-            "frames": 3,
-            "direction": "backward",
-            "trackId": "t3",
-            "figures": [emu_figure(emulator, 901), emu_figure(emulator, 902)],
-        }
-    }
-    r = client.post("/track_async", json=body)
+    r = track_async(client, emulator, (901, 902), direction="backward", trackId="t3")
     assert r.status_code == 200 and r.json()["message"] == "Inference has started."
     state, results = pop_all(client, r.json()["inference_request_uuid"])
     assert state["stage"] == "Finished" and state["exception"] is None
@@ -472,17 +471,9 @@ def test_track_async_queues_every_frame(client: TestClient, emulator: Supervisel
 
 
 def test_track_async_direct_progress(client: TestClient, emulator: SuperviselyEmulator) -> None:
-    body = {
-        "context": {
-            "videoId": VIDEO,
-            "frameIndex": 5,
-            "frames": 2,
-            "figures": [emu_figure(emulator, 901)],
-            "useDirectProgressMessages": True,
-            "sessionId": "sess-7",
-        }
-    }
-    r = client.post("/track_async", json=body)
+    r = track_async(
+        client, emulator, (901,), frames=2, useDirectProgressMessages=True, sessionId="sess-7"
+    )
     state, results = pop_all(client, r.json()["inference_request_uuid"])
     assert len(results) == 2 and not emulator.notifications()
     last = emulator.actions()[-1]
@@ -496,15 +487,9 @@ def test_stop_and_clear_an_async_request(
     client: TestClient, emulator: SuperviselyEmulator, app: Any
 ) -> None:
     app.engine = Fake(delay=0.1)
-    body = {
-        "context": {
-            "videoId": VIDEO,
-            "frameIndex": 0,
-            "frames": 11,
-            "figures": [emu_figure(emulator, 901)],
-        }
-    }
-    uuid = client.post("/track_async", json=body).json()["inference_request_uuid"]
+    uuid = track_async(client, emulator, (901,), frameIndex=0, frames=11).json()[
+        "inference_request_uuid"
+    ]
     wait_until(lambda: len(app.engine.frames_seen) >= 3)
     r = client.post("/stop_tracking", json={"context": {"inference_request_uuid": uuid}})
     assert r.json() == {"message": "Inference will be stopped.", "success": True}
@@ -521,16 +506,7 @@ def test_async_error_is_reported(
     client: TestClient, emulator: SuperviselyEmulator, app: Any
 ) -> None:
     app.engine = Fake(fail_at=1)
-    body = {
-        "context": {
-            "videoId": VIDEO,
-            "frameIndex": 5,
-            "frames": 3,
-            "trackId": "t9",
-            "figures": [emu_figure(emulator, 901)],
-        }
-    }
-    uuid = client.post("/track_async", json=body).json()["inference_request_uuid"]
+    uuid = track_async(client, emulator, (901,), trackId="t9").json()["inference_request_uuid"]
     state, _ = pop_all(client, uuid)
     assert state["stage"] == "Error" and state["exception"]["type"] == "RuntimeError"
     (error,) = emulator.notifications("videos:tracking-error")
