@@ -32,27 +32,33 @@ def texture(h: int, w: int, seed: int, scale: float) -> np.ndarray:
     return out / out.max()
 
 
+def object_masks(t: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two objects' true masks on frame ``t`` (H×W bool; object 2 is behind object 1)."""
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    s = t / (T - 1)
+    # object 1: an ellipse travelling left to right on an arc
+    cx, cy = 110 + 420 * s, 200 - 90 * math.sin(math.pi * s)
+    a = ((xx - cx) / 70) ** 2 + ((yy - cy) / 45) ** 2 <= 1
+    # object 2: a turning rectangle moving right to left, passing behind object 1
+    angle = 2.0 * s
+    bx, by = 500 - 330 * s, 170 + 40 * math.cos(3 * s)
+    u = (xx - bx) * math.cos(angle) + (yy - by) * math.sin(angle)
+    v = -(xx - bx) * math.sin(angle) + (yy - by) * math.cos(angle)
+    b = (np.abs(u) <= 60) & (np.abs(v) <= 32) & ~a
+    return a, b
+
+
 def main() -> None:
     background = 0.35 + 0.4 * texture(H, W, 0, 0.03)
     tex_a = 0.2 + 0.6 * texture(H, W, 1, 0.15) * np.array([1.0, 0.35, 0.25])
     tex_b = 0.25 + 0.7 * texture(H, W, 2, 0.08) * np.array([0.3, 0.5, 1.0])
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
     OUT.joinpath("masks").mkdir(parents=True, exist_ok=True)
     with av.open(str(OUT / "video.mp4"), "w") as container:
         stream = container.add_stream("libx264", rate=FPS)
         stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
         stream.options = {"crf": "18"}
         for t in range(T):
-            s = t / (T - 1)
-            # object 1: an ellipse travelling left to right on an arc
-            cx, cy = 110 + 420 * s, 200 - 90 * math.sin(math.pi * s)
-            a = ((xx - cx) / 70) ** 2 + ((yy - cy) / 45) ** 2 <= 1
-            # object 2: a turning rectangle moving right to left, passing behind object 1
-            angle = 2.0 * s
-            bx, by = 500 - 330 * s, 170 + 40 * math.cos(3 * s)
-            u = (xx - bx) * math.cos(angle) + (yy - by) * math.sin(angle)
-            v = -(xx - bx) * math.sin(angle) + (yy - by) * math.cos(angle)
-            b = (np.abs(u) <= 60) & (np.abs(v) <= 32) & ~a
+            a, b = object_masks(t)
             frame = background.copy()
             frame[b] = tex_b[b]
             frame[a] = tex_a[a]

@@ -1,0 +1,70 @@
+"""Make the bundled compact weights (xmem/weights/xmem-compact.pth) from a training run.
+
+The network's floating-point tensors are stored as float16 (half the size; the loader copies them
+into the float32 network), then the file is loaded back with the package's strict loader and its
+outputs on a random clip are compared with the float32 source.
+
+    python scripts/bundle_weights.py runs/s3/model.pth
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from xmem import track
+from xmem.model.checkpoint import build_network, read_state_dict
+from xmem.model.network import MODELS, XMem
+from xmem.model.weights import BUNDLED_DEFAULT, BUNDLED_DIR
+
+logger = logging.getLogger("bundle_weights")
+MAX_BYTES = 25 * 2**20
+
+
+SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample"
+
+
+def _masks(network: XMem) -> np.ndarray:
+    first = np.array(Image.open(SAMPLE / "masks" / "00000.png"))
+    return np.stack([r.mask for r in track(network, SAMPLE / "video.mp4", {0: first})])
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("source", type=Path, help="model.pth or checkpoint.pth of a training run")
+    p.add_argument("--out", type=Path, default=BUNDLED_DIR / f"{BUNDLED_DEFAULT}.pth")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+    state = read_state_dict(args.source)
+    network = build_network(state, str(args.source)).eval()
+    if network.config != MODELS[BUNDLED_DEFAULT]:
+        raise SystemExit(f"error: {args.source} is not an {BUNDLED_DEFAULT} model")
+    half = {k: v.half() if v.is_floating_point() else v for k, v in network.state_dict().items()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = args.out.with_suffix(".tmp")
+    torch.save(half, tmp)
+    os.replace(tmp, args.out)
+    size = args.out.stat().st_size
+    if size > MAX_BYTES:
+        raise SystemExit(f"error: {args.out} is {size / 2**20:.1f} MB, over the 25 MB limit")
+
+    # the float16 file through the strict loader tracks the sample clip like the float32 source
+    reloaded = build_network(read_state_dict(args.out), str(args.out)).eval()
+    agree = (_masks(network) == _masks(reloaded)).mean()
+    logger.info(
+        "wrote %s: %.1f MB; sample clip masks agree with float32 on %.4f%% of pixels",
+        args.out,
+        size / 2**20,
+        100 * agree,
+    )
+
+
+if __name__ == "__main__":
+    main()
