@@ -139,11 +139,20 @@ def test_training_decreases_the_loss(tmp_path: Path) -> None:
     trainer.train()
     losses = [json.loads(line)["loss"] for line in (tmp_path / "run" / "metrics.jsonl").open()]
     assert len(losses) == 40
-    print([round(x, 2) for x in losses])
     assert np.mean(losses[-10:]) < 0.75 * np.mean(losses[:10])
     assert (tmp_path / "run" / "tensorboard").is_dir()
     net = load_network(tmp_path / "run" / WEIGHTS)
     assert net.config == TINY
+
+
+def test_periodic_validation_logs_jf(tmp_path: Path) -> None:
+    data = make_davis(tmp_path / "davis")
+    cfg = config(data, iterations=4, val_data=str(data), val_split="train", val_every=2)
+    Trainer(cfg, tmp_path / "run", torch.device("cpu")).train()
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").open()]
+    scores = [(r["iteration"], r["val_J&F"]) for r in records if "val_J&F" in r]
+    assert [it for it, _ in scores] == [2, 4]
+    assert all(0.0 <= jf <= 1.0 for _, jf in scores)
 
 
 def test_resume_is_exact(tmp_path: Path) -> None:
