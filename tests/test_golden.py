@@ -13,6 +13,7 @@ from recipe import GOLDEN
 from xmem.inference.config import InferenceConfig
 from xmem.inference.core import InferenceCore
 from xmem.inference.image import pad_to_multiple, to_tensor
+from xmem.model.fuse import fold_batchnorm
 from xmem.model.network import XMem
 
 SCENARIOS = json.loads((GOLDEN / "scenarios.json").read_text())
@@ -94,10 +95,18 @@ def run_scenario(net: XMem, name: str) -> tuple[np.ndarray, InferenceCore]:
     return torch.stack(probs).numpy(), core
 
 
+@pytest.fixture(scope="module")
+def folded_recipe_net(recipe_net: XMem) -> XMem:
+    return fold_batchnorm(recipe_net)
+
+
+@pytest.mark.parametrize("path", ["reference", "folded-bn"])
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_scenario(recipe_net: XMem, name: str) -> None:
+def test_scenario(request: pytest.FixtureRequest, name: str, path: str) -> None:
+    """The original's outputs, by the reference network and by its fast (folded) copy."""
+    net = request.getfixturevalue("recipe_net" if path == "reference" else "folded_recipe_net")
     ref = np.load(GOLDEN / f"video_{name}.npz")
-    prob, core = run_scenario(recipe_net, name)
+    prob, core = run_scenario(net, name)
     agreement = (prob.argmax(1) == ref["argmax"]).mean()
     mean_dp = np.abs(prob - ref["prob"].astype(np.float32)).mean()
     assert agreement >= 0.999, f"argmax agreement {agreement:.5f}"

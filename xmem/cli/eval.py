@@ -10,7 +10,12 @@ from pathlib import Path
 
 import torch
 
-from xmem.cli.track import add_inference_options, inference_config, select_device
+from xmem.cli.track import (
+    add_inference_options,
+    inference_config,
+    load_inference_network,
+    select_device,
+)
 from xmem.errors import XMemError
 from xmem.eval import distributed
 from xmem.eval.datasets import LAYOUTS, Dataset, load_dataset
@@ -103,9 +108,7 @@ def _predictor(args: argparse.Namespace, device: torch.device) -> Predictor | No
         return None
     if args.method == "copy-first":
         return copy_first_predictor
-    from xmem.model.weights import from_pretrained
-
-    network = from_pretrained(args.weights, device=device)
+    network = load_inference_network(args, device)
     return xmem_predictor(network, inference_config(args), args.size, args.precision)
 
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import logging
 
-from xmem.cli.track import add_inference_options, inference_config, select_device
+from xmem.cli.track import (
+    add_inference_options,
+    inference_config,
+    load_inference_network,
+    select_device,
+)
 from xmem.errors import XMemError
-from xmem.model.weights import from_pretrained
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     config = inference_config(args)
     device = select_device(args.device)
     server.prepare_environment(args.server_address, args.api_token)
-    network = from_pretrained(args.weights, device)
+    network = load_inference_network(args, device)
     app = server.create_app(
         network,
         config=config,

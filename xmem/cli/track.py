@@ -21,6 +21,8 @@ from xmem.io.masks import Mask, find_annotations, read_mask, write_mask
 from xmem.io.output import StagedDirectory, atomic_output_file
 from xmem.io.overlay import render_overlay
 from xmem.io.source import FrameSource
+from xmem.model.fuse import fold_batchnorm
+from xmem.model.network import XMem
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +87,8 @@ def add_inference_options(
     g.add_argument(
         "--weights",
         default=None,
-        help="weights name (see `xmem weights list`) or checkpoint path (default XMem)",
+        help="weights name (see `xmem weights list`) or checkpoint path "
+        "(default: XMem when cached, else the bundled xmem-compact)",
     )
     g.add_argument(
         "--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ..."
@@ -96,6 +99,21 @@ def add_inference_options(
         default=precision_default,
         help=f"network precision (default {precision_default or 'fp16 on CUDA, fp32 on CPU'})",
     )
+    g.add_argument(
+        "--no-fold-bn",
+        dest="fold_bn",
+        action="store_false",
+        help="keep batch norm separate from the convolutions (by default it is folded into "
+        "them: the same outputs up to rounding, faster encoders)",
+    )
+
+
+def load_inference_network(args: argparse.Namespace, device: torch.device) -> XMem:
+    """The network of ``--weights`` on ``device``, prepared for inference (``--no-fold-bn``)."""
+    from xmem.model.weights import from_pretrained
+
+    network = from_pretrained(args.weights, device=device)
+    return fold_batchnorm(network) if args.fold_bn else network
 
 
 def inference_config(args: argparse.Namespace) -> InferenceConfig:
@@ -180,8 +198,6 @@ def load_annotations(
 
 
 def run(args: argparse.Namespace) -> int:
-    from xmem.model.weights import from_pretrained
-
     config = inference_config(args)
     if args.overlay is not None and args.overlay.suffix.lower() not in (
         ".mp4",
@@ -204,7 +220,7 @@ def run(args: argparse.Namespace) -> int:
                 else None
             )
             staged = outputs.enter_context(StagedDirectory(args.out))
-            network = from_pretrained(args.weights, device=device)
+            network = load_inference_network(args, device)
             results = track(
                 network,
                 source,
