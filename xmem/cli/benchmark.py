@@ -6,12 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from xmem.cli.track import (
-    add_inference_options,
-    inference_config,
-    load_inference_network,
-    select_device,
-)
+from xmem.cli.track import add_inference_options, inference_config, select_device
 from xmem.errors import XMemError
 from xmem.eval.synthetic import MAX_OBJECTS
 from xmem.model.fuse import fold_batchnorm
@@ -102,18 +97,21 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from xmem.eval import benchmark
+    from xmem.model.weights import from_pretrained
 
     check_args(args)
     config = inference_config(args)
     device = select_device(args.device)
     if args.weights is not None:
-        network = load_inference_network(args, device)
+        network = from_pretrained(args.weights, device=device)
         model = f"weights {args.weights}"
     else:
         name = args.model or DEFAULT_MODEL
         network = benchmark.random_network(name, seed=args.seed, device=device)
-        network = fold_batchnorm(network) if args.fold_bn else network
         model = f"{name} (random weights)"
+    if args.fold_bn:
+        network = fold_batchnorm(network)
+        model += ", batch norm folded"
     result = benchmark.run_benchmark(
         network,
         frames=args.frames,
