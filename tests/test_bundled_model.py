@@ -63,4 +63,4 @@ def test_the_bundled_model_tracks_the_sample_clip() -> None:
         for obj, true in zip((1, 2), object_masks(result.index), strict=True):
             pred = result.mask == obj
             ious[obj].append((pred & true).sum() / (pred | true).sum())
-    assert np.mean(ious[1]) > 0.9 and np.mean(ious[2]) > 0.7, ious  # random weights: ~0
+    assert np.mean(ious[1]) > 0.93 and np.mean(ious[2]) > 0.8, ious  # random weights: ~0
