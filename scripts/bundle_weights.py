@@ -25,8 +25,6 @@ from xmem.model.weights import BUNDLED_DEFAULT, BUNDLED_DIR
 
 logger = logging.getLogger("bundle_weights")
 MAX_BYTES = 25 * 2**20
-
-
 SAMPLE = Path(__file__).resolve().parent.parent / "examples" / "sample"
 
 
@@ -50,10 +48,11 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     tmp = args.out.with_suffix(".tmp")
     torch.save(half, tmp)
-    os.replace(tmp, args.out)
-    size = args.out.stat().st_size
+    size = tmp.stat().st_size
     if size > MAX_BYTES:
-        raise SystemExit(f"error: {args.out} is {size / 2**20:.1f} MB, over the 25 MB limit")
+        tmp.unlink()
+        raise SystemExit(f"error: the weights take {size / 2**20:.1f} MB, over the 25 MB limit")
+    os.replace(tmp, args.out)
 
     # the float16 file through the strict loader tracks the sample clip like the float32 source
     reloaded = build_network(read_state_dict(args.out), str(args.out)).eval()
