@@ -9,13 +9,13 @@ from torch import nn
 
 from xmem.cli.main import build_parser
 from xmem.model.fuse import fold_batchnorm
-from xmem.model.network import MODELS, XMem
+from xmem.model.network import MODELS, ModelConfig, XMem
 
 
-def with_random_statistics(config: object, seed: int = 0) -> XMem:
+def with_random_statistics(config: ModelConfig, seed: int = 0) -> XMem:
     """A network whose batch norms are far from identity (trained-like statistics)."""
     torch.manual_seed(seed)
-    net = XMem(config).eval()  # type: ignore[arg-type]
+    net = XMem(config).eval()
     for m in net.modules():
         if isinstance(m, nn.BatchNorm2d):
             assert m.running_mean is not None and m.running_var is not None
@@ -28,7 +28,7 @@ def with_random_statistics(config: object, seed: int = 0) -> XMem:
 
 @pytest.mark.parametrize("config", [TINY, MODELS["xmem-compact"]], ids=["tiny", "compact"])
 @torch.inference_mode()
-def test_folded_encoders_compute_the_same(config: object) -> None:
+def test_folded_encoders_compute_the_same(config: ModelConfig) -> None:
     net = with_random_statistics(config)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     folded = fold_batchnorm(net)

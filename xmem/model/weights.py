@@ -276,7 +276,7 @@ def download(
 
 
 def _bundled(info: WeightInfo) -> Path:
-    path = BUNDLED_DIR / info.filename
+    path = cached_path(info)
     if not path.is_file():
         raise XMemError(f"the bundled weights {path} are missing: reinstall the package")
     return path
@@ -285,10 +285,10 @@ def _bundled(info: WeightInfo) -> Path:
 def _default_weights(download_missing: bool) -> Path:
     """The official XMem checkpoint when it is in the cache, else the bundled compact model
     (offline), else XMem downloaded."""
-    official = cache_dir() / weight_info(DEFAULT_WEIGHTS).filename
+    official = cached_path(DEFAULT_WEIGHTS)
     if official.is_file():
         return official
-    bundled = BUNDLED_DIR / weight_info(BUNDLED_DEFAULT).filename
+    bundled = cached_path(BUNDLED_DEFAULT)
     if bundled.is_file():
         logger.info(
             "using the bundled %s model (%s is not in the cache; `xmem weights download %s` "
