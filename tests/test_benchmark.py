@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from xmem.eval.synthetic import (
     write_synthetic_video,
 )
 from xmem.inference.config import InferenceConfig
+from xmem.inference.speed import SpeedOptions
 from xmem.inference.timing import STAGES
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -284,7 +286,10 @@ def test_cli_writes_json_and_plot(
     assert "frames/s" in r.output and "peak RSS" in r.output and "decoder" in r.output
     data = json.loads((tmp_path / "b.json").read_text())
     assert data["summary"]["frames"] == 6 and data["summary"]["warmup"] == 2
-    assert data["configuration"]["model"] == "xmem-no-sensory (random weights), batch norm folded"
+    assert data["configuration"]["model"] == (
+        "xmem-no-sensory (random weights), batch norm folded, channels-last encoders"
+    )
+    assert data["configuration"]["speed"] == dataclasses.asdict(SpeedOptions())
     assert data["configuration"]["model_config"]["hidden_dim"] == 0
     assert (tmp_path / "b.png").read_bytes()[:8] == PNG_SIGNATURE
     assert sorted(p.name for p in tmp_path.iterdir()) == ["b.json", "b.png"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +13,8 @@ from PIL import Image
 from scene import H, N, W, encode_video, frame, ids
 
 import xmem
-from xmem.inference.tracker import FrameResult
+from xmem.inference.speed import SpeedOptions
+from xmem.inference.tracker import DECODE_AHEAD, FrameResult
 from xmem.io.source import FrameSource
 from xmem.model.network import XMem
 
@@ -105,16 +107,21 @@ class CountingSource(FrameSource):
             yield i, self.frames[i]
 
 
-def test_generator_is_lazy(tiny_net: XMem) -> None:
-    pairs = CountingPairs(FRAMES)
-    results = xmem.track(tiny_net, pairs, {0: ids(0)}, size=-1)
+@pytest.mark.parametrize("overlap", [False, True], ids=["in-line", "decoding-thread"])
+def test_generator_is_lazy(tiny_net: XMem, overlap: bool) -> None:
+    pairs = CountingPairs(FRAMES * 3)
+    speed = SpeedOptions(overlap_io=overlap)
+    results = xmem.track(tiny_net, pairs, {0: ids(0)}, size=-1, speed=speed)
     assert pairs.pulled == 0  # nothing happens before the first next()
     first, second = next(results), next(results)
     assert (first.index, second.index) == (0, 1)
-    # one frame of look-ahead at most (to know which frame is the last)
-    assert pairs.pulled <= 3
-    results.close()
-    assert pairs.pulled <= 3
+    # one frame of look-ahead (to know which frame is the last), and the decoding queue
+    ahead = 1 + (DECODE_AHEAD + 1 if overlap else 0)
+    assert pairs.pulled <= 2 + ahead
+    results.close()  # stops the decoding thread: nothing more is read
+    pulled = pairs.pulled
+    time.sleep(0.3)
+    assert pairs.pulled == pulled <= 2 + ahead
 
 
 def test_frame_source_is_read_lazily(tiny_net: XMem) -> None:
@@ -122,7 +129,7 @@ def test_frame_source_is_read_lazily(tiny_net: XMem) -> None:
     results = xmem.track(tiny_net, source, {N - 1: ids(N - 1)}, size=-1, reverse=True)
     assert source.decoded == 0
     assert [next(results).index for _ in range(2)] == [N - 1, N - 2]
-    assert source.decoded <= 3
+    assert source.decoded <= 2 + 1 + DECODE_AHEAD + 1  # look-ahead and decoding queue
     results.close()
 
 

@@ -6,10 +6,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from xmem.cli.track import add_inference_options, inference_config, select_device
+from xmem.cli.track import (
+    add_inference_options,
+    inference_config,
+    select_device,
+    speed_options,
+)
 from xmem.errors import XMemError
 from xmem.eval.synthetic import MAX_OBJECTS
-from xmem.model.fuse import fold_batchnorm
+from xmem.inference.speed import SpeedOptions, prepare_network
 from xmem.model.network import MODELS
 
 logger = logging.getLogger(__name__)
@@ -45,6 +50,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the video and random weights (default 0)"
+    )
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="first run the straightforward path (eager, fp32, every speed option off) on "
+        "the same video in this process, then report the speed-up and how far the masks agree",
+    )
+    p.add_argument(
+        "--no-stage-times",
+        dest="stage_times",
+        action="store_false",
+        help="time whole frames only: timing stages synchronises CUDA at every stage, which "
+        "stops work from overlapping (use for throughput on a GPU)",
     )
     p.add_argument("--json", type=Path, default=None, help="write every figure to this JSON file")
     p.add_argument(
@@ -109,26 +127,43 @@ def run(args: argparse.Namespace) -> int:
         name = args.model or DEFAULT_MODEL
         network = benchmark.random_network(name, seed=args.seed, device=device)
         model = f"{name} (random weights)"
-    if args.fold_bn:
-        network = fold_batchnorm(network)
-        model += ", batch norm folded"
-    result = benchmark.run_benchmark(
-        network,
-        frames=args.frames,
-        height=args.height,
-        width=args.width,
-        objects=args.objects,
-        size=args.size,
-        config=config,
-        precision=args.precision,
-        warmup=args.warmup,
-        seed=args.seed,
-        model=model,
-    )
-    for line in benchmark.format_summary(result):
-        logger.info("%s", line)
+    speed = speed_options(args)
+    runs = [("", speed, args.precision)]
+    if args.compare:
+        runs.insert(0, ("baseline: ", SpeedOptions.eager(), "fp32"))
+    results = []
+    for label, options, precision in runs:
+        changes = ", ".join(options.network_changes())
+        result = benchmark.run_benchmark(
+            prepare_network(network, options),
+            frames=args.frames,
+            height=args.height,
+            width=args.width,
+            objects=args.objects,
+            size=args.size,
+            config=config,
+            precision=precision,
+            warmup=args.warmup,
+            seed=args.seed,
+            model=label + model + (f", {changes}" if changes else ""),
+            speed=options,
+            stage_times=args.stage_times,
+            keep_masks=args.compare,
+        )
+        results.append(result)
+        for line in benchmark.format_summary(result):
+            logger.info("%s", line)
+    result = results[-1]
+    comparison = benchmark.compare(results[0], result) if args.compare else None
+    if comparison is not None:
+        for line in benchmark.format_comparison(comparison):
+            logger.info("%s", line)
     if args.json is not None:
-        benchmark.write_json(result, args.json)
+        data = result.to_json()
+        if comparison is not None:
+            data["baseline"] = results[0].to_json()
+            data["comparison"] = comparison
+        benchmark.write_json(data, args.json)
         logger.info("wrote %s", args.json)
     if args.plot is not None:
         from xmem.eval.plot import plot_benchmark

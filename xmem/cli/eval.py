@@ -15,6 +15,7 @@ from xmem.cli.track import (
     inference_config,
     load_inference_network,
     select_device,
+    speed_options,
 )
 from xmem.errors import XMemError
 from xmem.eval import distributed
@@ -109,7 +110,9 @@ def _predictor(args: argparse.Namespace, device: torch.device) -> Predictor | No
     if args.method == "copy-first":
         return copy_first_predictor
     network = load_inference_network(args, device)
-    return xmem_predictor(network, inference_config(args), args.size, args.precision)
+    return xmem_predictor(
+        network, inference_config(args), args.size, args.precision, speed_options(args)
+    )
 
 
 def _peak_memory(device: torch.device, rank: int) -> dict:

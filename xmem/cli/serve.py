@@ -10,6 +10,7 @@ from xmem.cli.track import (
     inference_config,
     load_inference_network,
     select_device,
+    speed_options,
 )
 from xmem.errors import XMemError
 
@@ -63,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         model_name=str(args.weights or "XMem"),
         max_concurrent=args.max_concurrent,
         chunk=args.chunk,
+        speed=speed_options(args),
     )
     logger.info("serving on http://%s:%d", args.host, args.port)
     uvicorn.run(app.app, host=args.host, port=args.port, log_level="warning")

@@ -15,13 +15,14 @@ from tqdm.std import tqdm
 from xmem.errors import XMemError
 from xmem.inference.config import InferenceConfig
 from xmem.inference.core import PRECISIONS
+from xmem.inference.speed import CHANNELS_LAST, COMPILE_MODES, SpeedOptions, prepare_network
 from xmem.inference.tracker import track
 from xmem.io.frames import open_frames
 from xmem.io.masks import Mask, find_annotations, read_mask, write_mask
 from xmem.io.output import StagedDirectory, atomic_output_file
 from xmem.io.overlay import render_overlay
 from xmem.io.source import FrameSource
-from xmem.model.fuse import fold_batchnorm
+from xmem.io.writer import BackgroundWriter
 from xmem.model.network import XMem
 
 logger = logging.getLogger(__name__)
@@ -99,21 +100,83 @@ def add_inference_options(
         default=precision_default,
         help=f"network precision (default {precision_default or 'fp16 on CUDA, fp32 on CPU'})",
     )
+    add_speed_options(parser)
+
+
+def add_speed_options(parser: argparse.ArgumentParser) -> None:
+    """The fast paths (:class:`SpeedOptions`), each with its off switch."""
+    d = SpeedOptions()
+    g = parser.add_argument_group(
+        "speed options (the same outputs up to float rounding; see docs/benchmark.md)"
+    )
+    g.add_argument(
+        "--eager",
+        action="store_true",
+        help="the straightforward path: every option below off (the speed baseline)",
+    )
     g.add_argument(
         "--no-fold-bn",
         dest="fold_bn",
         action="store_false",
-        help="keep batch norm separate from the convolutions (by default it is folded into "
-        "them: the same outputs up to rounding, faster encoders)",
+        help="keep batch norm separate from the convolutions (default: folded into them)",
+    )
+    g.add_argument(
+        "--channels-last",
+        choices=CHANNELS_LAST,
+        default=d.channels_last,
+        help=f"NHWC weights for the encoders or the whole network (default {d.channels_last})",
+    )
+    g.add_argument(
+        "--compile",
+        choices=COMPILE_MODES,
+        default=d.compile,
+        help="torch.compile the encoders and decoder; reduce-overhead adds CUDA graphs "
+        "(default off: compiling takes a while on the first frames)",
+    )
+    g.add_argument("--no-tf32", dest="tf32", action="store_false", help="no TensorFloat-32 on CUDA")
+    g.add_argument(
+        "--no-pin-memory",
+        dest="pin_memory",
+        action="store_false",
+        help="no page-locked staging of frames for asynchronous copies to CUDA",
+    )
+    g.add_argument(
+        "--no-overlap-io",
+        dest="overlap_io",
+        action="store_false",
+        help="decode frames and read results in line, not overlapped with the network",
+    )
+    g.add_argument(
+        "--object-chunk",
+        type=int,
+        default=d.object_chunk,
+        help=f"objects decoded at a time, to bound memory; 0: all (default {d.object_chunk})",
+    )
+
+
+def speed_options(args: argparse.Namespace) -> SpeedOptions:
+    """The speed options, checked (XMemError naming the option)."""
+    if args.object_chunk < 0:
+        raise XMemError(f"--object-chunk must be at least 0, got {args.object_chunk}")
+    if args.eager:
+        return SpeedOptions.eager()
+    return SpeedOptions(
+        fold_bn=args.fold_bn,
+        channels_last=args.channels_last,
+        compile=args.compile,
+        tf32=args.tf32,
+        pin_memory=args.pin_memory,
+        overlap_io=args.overlap_io,
+        object_chunk=args.object_chunk,
     )
 
 
 def load_inference_network(args: argparse.Namespace, device: torch.device) -> XMem:
-    """The network of ``--weights`` on ``device``, prepared for inference (``--no-fold-bn``)."""
+    """The network of ``--weights`` on ``device``, prepared by the speed options."""
     from xmem.model.weights import from_pretrained
 
     network = from_pretrained(args.weights, device=device)
-    return fold_batchnorm(network) if args.fold_bn else network
+    return prepare_network(network, speed_options(args))
 
 
 def inference_config(args: argparse.Namespace) -> InferenceConfig:
@@ -220,6 +283,7 @@ def run(args: argparse.Namespace) -> int:
                 else None
             )
             staged = outputs.enter_context(StagedDirectory(args.out))
+            speed = speed_options(args)
             network = load_inference_network(args, device)
             results = track(
                 network,
@@ -229,13 +293,17 @@ def run(args: argparse.Namespace) -> int:
                 size=args.size,
                 reverse=args.reverse,
                 precision=args.precision,
+                speed=speed,
             )
             start = time.perf_counter()
             bar = tqdm(
                 results, total=len(source), unit="frame", desc="tracking", dynamic_ncols=True
             )
-            for result in bar:
-                write_mask(staged.path / f"{source.names[result.index]}.png", result.mask, palette)
+            # PNGs are encoded by writer threads while the next frames are tracked
+            with BackgroundWriter(enabled=speed.overlap_io) as writer:
+                for result in bar:
+                    path = staged.path / f"{source.names[result.index]}.png"
+                    writer.submit(write_mask, path, result.mask, palette)
             elapsed = time.perf_counter() - start
             if overlay is not None:
                 masks = [staged.path / f"{name}.png" for name in source.names]

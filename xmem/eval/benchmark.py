@@ -37,11 +37,13 @@ from xmem.eval.machine import current_rss_mb, machine_facts, peak_rss_mb
 from xmem.eval.synthetic import MAX_OBJECTS, synthetic_first_mask, write_synthetic_video
 from xmem.inference.config import InferenceConfig
 from xmem.inference.image import processing_size
+from xmem.inference.speed import SpeedOptions
 from xmem.inference.timing import STAGES, StageTimer
 from xmem.inference.tracker import track
 from xmem.io.masks import default_palette
 from xmem.io.output import atomic_output_file
 from xmem.io.video import VideoSource
+from xmem.io.writer import BackgroundWriter
 from xmem.model.network import MODELS, XMem
 
 logger = logging.getLogger(__name__)
@@ -85,6 +87,7 @@ class BenchmarkResult:
     summary: dict[str, Any]
     machine: dict[str, Any]
     configuration: dict[str, Any]
+    masks: list[bytes] | None = None  # every output mask as PNG, with ``keep_masks``
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-serialisable dict: summary, machine, configuration, frames (one per frame)."""
@@ -197,29 +200,54 @@ def summarise(records: Sequence[FrameRecord], warmup: int, device: torch.device)
 
 
 def _frame_records(
-    results: Iterator[Any], timer: StageTimer, device: torch.device, bar: tqdm
+    results: Iterator[Any],
+    timer: StageTimer | None,
+    device: torch.device,
+    bar: tqdm,
+    writer: BackgroundWriter,
+    masks: list[bytes] | None,
 ) -> Iterator[FrameRecord]:
-    """Time each frame from asking for it to its PNG, and read memory after it."""
+    """Time each frame from asking for it to its PNG encoded (in line) or handed to the
+    writer threads, and read memory after it. The last frame also waits for every PNG."""
     palette = default_palette()
     on_cuda = device.type == "cuda"
+    io_stage = (lambda: timer("io")) if timer is not None else contextlib.nullcontext
+
+    def encode(ids: np.ndarray, slot: int) -> None:
+        png = _encode_png(ids, palette)
+        if masks is not None:
+            masks[slot] = png
+
+    previous: FrameRecord | None = None
     while True:
         start = time.perf_counter()
         result = next(results, None)
         if result is None:
-            return
-        with timer("io"):
-            _encode_png(result.mask, palette)
-        seconds = time.perf_counter() - start  # the timer synchronised CUDA on exit
-        stages = timer.pop()
+            break
+        with io_stage():
+            if masks is not None:
+                masks.append(b"")
+            writer.submit(encode, result.mask, len(masks) - 1 if masks is not None else 0)
+        seconds = time.perf_counter() - start
+        stages = timer.pop() if timer is not None else {}
         stages[OTHER] = max(0.0, seconds - sum(stages.values()))
         bar.update(1)
-        yield FrameRecord(
+        if previous is not None:
+            yield previous
+        previous = FrameRecord(
             index=result.index,
             seconds=seconds,
             stages=stages,
             rss_mb=current_rss_mb(),
             cuda_mb=torch.cuda.memory_allocated(device) / 2**20 if on_cuda else None,
         )
+    start = time.perf_counter()
+    writer.close()
+    if previous is not None:
+        drain = time.perf_counter() - start
+        stages = dict(previous.stages)
+        stages["io" if timer is not None else OTHER] += drain
+        yield dataclasses.replace(previous, seconds=previous.seconds + drain, stages=stages)
 
 
 def run_benchmark(
@@ -237,6 +265,9 @@ def run_benchmark(
     model: str | None = None,
     progress: bool = True,
     workdir: str | Path | None = None,
+    speed: SpeedOptions | None = None,
+    stage_times: bool = True,
+    keep_masks: bool = False,
 ) -> BenchmarkResult:
     """Track ``objects`` objects through a synthetic video of ``frames`` frames, measuring.
 
@@ -251,6 +282,11 @@ def run_benchmark(
         model: a name for the network, recorded in the configuration.
         progress: progress bars (when the output is a terminal).
         workdir: folder for the temporary video (default: the system's temporary folder).
+        speed: the fast paths the network was prepared with, as :func:`xmem.track`; with
+            ``overlap_io`` the PNGs are also encoded by writer threads, as ``xmem track`` does.
+        stage_times: time every stage. On CUDA this synchronises the device at each stage
+            boundary, which stops work from overlapping: turn it off to measure throughput.
+        keep_masks: keep every output mask (PNG bytes) in the result, to compare runs.
 
     Returns:
         A :class:`BenchmarkResult`.
@@ -280,6 +316,8 @@ def run_benchmark(
         "size": size,
         "processing_size": list(processed),
         "precision": precision,
+        "speed": dataclasses.asdict(speed or SpeedOptions()),
+        "stage_times": stage_times,
         "warmup": warmup,
         "device": str(device),
         "inference": dataclasses.asdict(config),
@@ -309,7 +347,9 @@ def run_benchmark(
                 torch.cuda.synchronize(device)
                 torch.cuda.reset_peak_memory_stats(device)
             rss_before = current_rss_mb()
-            timer = StageTimer(device)
+            timer = StageTimer(device) if stage_times else None
+            speed = speed or SpeedOptions()
+            masks: list[bytes] | None = [] if keep_masks else None
             results = track(
                 network,
                 source,
@@ -318,15 +358,20 @@ def run_benchmark(
                 size=size,
                 precision=precision,
                 timer=timer,
+                speed=speed,
             )
-            with tqdm(
-                total=frames,
-                unit="frame",
-                desc="benchmark",
-                disable=True if not progress else None,
-                dynamic_ncols=True,
-            ) as bar:
-                records = list(_frame_records(iter(results), timer, device, bar))
+            with (
+                tqdm(
+                    total=frames,
+                    unit="frame",
+                    desc="benchmark",
+                    disable=True if not progress else None,
+                    dynamic_ncols=True,
+                ) as bar,
+                BackgroundWriter(enabled=speed.overlap_io) as writer,
+            ):
+                frame_records = _frame_records(iter(results), timer, device, bar, writer, masks)
+                records = list(frame_records)
     with contextlib.suppress(OSError, AttributeError):
         machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
     summary = summarise(records, warmup, device)
@@ -334,16 +379,67 @@ def run_benchmark(
     summary["rss_before_mb"] = _round(rss_before, 1)
     summary["video_write_seconds"] = round(write_seconds, 3)
     summary["video_open_seconds"] = round(open_seconds, 3)
-    return BenchmarkResult(records, summary, machine, configuration)
+    return BenchmarkResult(records, summary, machine, configuration, masks)
+
+
+def mask_agreement(a: Sequence[bytes], b: Sequence[bytes]) -> dict[str, float]:
+    """Pixel agreement of two runs' masks (PNG bytes, frame by frame): the mean over frames
+    and the worst frame."""
+    if len(a) != len(b) or not a:
+        raise ValueError(f"cannot compare {len(a)} masks with {len(b)}")
+    per_frame = []
+    for x, y in zip(a, b, strict=True):
+        mx, my = (np.asarray(Image.open(io.BytesIO(png))) for png in (x, y))
+        per_frame.append(float((mx == my).mean()))
+    return {"mean": statistics.fmean(per_frame), "min": min(per_frame)}
+
+
+def compare(baseline: BenchmarkResult, fast: BenchmarkResult) -> dict[str, Any]:
+    """Side by side: speed-up in frames/s, per-run memory peaks and mask agreement."""
+    agreement = (
+        mask_agreement(baseline.masks, fast.masks)
+        if baseline.masks is not None and fast.masks is not None
+        else None
+    )
+
+    def peaks(r: BenchmarkResult) -> dict[str, Any]:
+        # the process's RSS peak would include the other run: the largest sample instead
+        return {"rss_mb": r.summary["rss_mb"]["max"], "cuda_mb": r.summary["peak_cuda_mb"]}
+
+    return {
+        "baseline_fps": baseline.summary["fps"],
+        "fps": fast.summary["fps"],
+        "speedup": round(fast.summary["fps"] / max(baseline.summary["fps"], 1e-12), 3),
+        "baseline_peak": peaks(baseline),
+        "peak": peaks(fast),
+        "mask_agreement": agreement,
+    }
 
 
 # -- output ------------------------------------------------------------------------------
 
 
-def write_json(result: BenchmarkResult, path: str | Path) -> None:
-    """Write ``result.to_json()`` to ``path`` (replaced only once complete)."""
+def write_json(result: BenchmarkResult | dict[str, Any], path: str | Path) -> None:
+    """Write ``result.to_json()`` (or a dict) to ``path`` (replaced only once complete)."""
+    data = result.to_json() if isinstance(result, BenchmarkResult) else result
     with atomic_output_file(path) as tmp:
-        tmp.write_text(json.dumps(result.to_json(), indent=1) + "\n", encoding="utf-8")
+        tmp.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+
+
+def format_comparison(comparison: dict[str, Any]) -> list[str]:
+    """The side-by-side result in two lines."""
+    c = comparison
+    lines = [
+        f"speed-up {c['speedup']:.2f}×: {c['fps']:.3g} frames/s against "
+        f"{c['baseline_fps']:.3g} for the straightforward eager fp32 path"
+    ]
+    agreement = c["mask_agreement"]
+    if agreement is not None:
+        lines.append(
+            f"masks agree with it on {100 * agreement['mean']:.3f} % of pixels "
+            f"(worst frame {100 * agreement['min']:.3f} %)"
+        )
+    return lines
 
 
 def _count(n: object, noun: str) -> str:
@@ -371,7 +467,9 @@ def format_summary(result: BenchmarkResult) -> list[str]:
         f"{s['fps']:.3g} frames/s after {s['warmup']} warm-up frames "
         f"({s['fps_overall']:.3g} overall); ms per frame: mean {s['ms_per_frame']['mean']:.1f}, "
         f"median {s['ms_per_frame']['median']:.1f}, max {s['ms_per_frame']['max']:.1f}",
-        f"mean ms per frame by stage: {stages}",
+        f"mean ms per frame by stage: {stages}"
+        if c.get("stage_times", True)
+        else "stages not timed (--no-stage-times)",
         memory,
     ]
 
@@ -381,7 +479,10 @@ __all__ = [
     "FrameRecord",
     "MAIN_STAGES",
     "OTHER",
+    "compare",
+    "format_comparison",
     "format_summary",
+    "mask_agreement",
     "random_network",
     "run_benchmark",
     "STAGES",

@@ -22,6 +22,7 @@ from xmem.eval.datasets import Dataset, EvalSequence
 from xmem.eval.metrics import frame_scores, statistics
 from xmem.eval.report import finite_mean
 from xmem.inference.config import InferenceConfig
+from xmem.inference.speed import SpeedOptions
 from xmem.inference.tracker import track
 from xmem.io.frames import open_frames
 from xmem.io.masks import read_mask, write_mask
@@ -49,13 +50,20 @@ def xmem_predictor(
     config: InferenceConfig | None = None,
     size: int = 480,
     precision: str = "fp32",
+    speed: SpeedOptions | None = None,
 ) -> Predictor:
     """XMem, through :func:`xmem.track`, with one engine per sequence."""
 
     def predict(seq: EvalSequence, source: FrameSource) -> Iterator[np.ndarray]:
         annotations = given_annotations(seq)
         for result in track(
-            network, source, annotations, config=config, size=size, precision=precision
+            network,
+            source,
+            annotations,
+            config=config,
+            size=size,
+            precision=precision,
+            speed=speed,
         ):
             yield result.mask
 

@@ -16,6 +16,7 @@ from torch import Tensor
 from xmem.inference.config import InferenceConfig
 from xmem.inference.image import pad_to_multiple, unpad
 from xmem.inference.object_manager import ObjectManager
+from xmem.inference.speed import SpeedOptions, tf32
 from xmem.inference.timing import StageTimer, stage
 from xmem.memory.manager import MemoryManager
 from xmem.model.aggregate import aggregate
@@ -35,6 +36,9 @@ class InferenceCore:
         precision: "fp32", "fp16" or "bf16" (autocast for the network; memory reads, the
             soft aggregation and the output stay float32).
         timer: optional :class:`StageTimer` charged with the time of each stage.
+        speed: the fast paths (:class:`~xmem.inference.speed.SpeedOptions`); the engine
+            applies ``tf32`` and ``object_chunk``, and ``compile`` tells it how the network
+            was prepared (:func:`~xmem.inference.speed.prepare_network`).
     """
 
     def __init__(
@@ -43,6 +47,7 @@ class InferenceCore:
         config: InferenceConfig | None = None,
         precision: str = "fp32",
         timer: StageTimer | None = None,
+        speed: SpeedOptions | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
@@ -50,7 +55,10 @@ class InferenceCore:
         self.config = config or InferenceConfig()
         self.precision = precision
         self.timer = timer
+        self.speed = speed or SpeedOptions()
         self.device = next(network.parameters()).device
+        # CUDA graphs reuse their output buffers: whatever outlives a step must be copied
+        self._own_outputs = self.speed.compile == "reduce-overhead" and self.device.type == "cuda"
         self.clear()
 
     def clear(self) -> None:
@@ -106,6 +114,17 @@ class InferenceCore:
         Returns:
             Probabilities (1+N)×H×W, float32, background first, then :attr:`object_ids`.
         """
+        with tf32(self.speed.tf32, self.device):
+            return self._step(image, mask, objects, end)
+
+    def _step(
+        self,
+        image: Tensor,
+        mask: Tensor | None = None,
+        objects: Sequence[int] | None = None,
+        end: bool = False,
+    ) -> Tensor:
+        """:meth:`step` under the TF32 setting."""
         given_ids, given = self._parse_mask(mask, objects, image.shape[-2:])
         if len(self.objects) == 0 and not given_ids:
             # nothing to track yet: the video has not started for this engine
@@ -136,6 +155,8 @@ class InferenceCore:
                 need_shrinkage=is_mem_frame,
                 need_selection=c.enable_long_term or need_segment,
             )
+        if self._own_outputs:
+            kf = kf._replace(**{k: v.clone() for k, v in kf._asdict().items() if v is not None})
         hidden_dim = self.network.hidden_dim
         if new_group is not None:
             self.memory.add_objects(len(new_group.objects), hidden_dim, kf.key)
@@ -152,7 +173,11 @@ class InferenceCore:
             hidden = self.memory.hidden[:, slots] if self.memory.hidden is not None else None
             with stage(self.timer, "decoder"), self._autocast():
                 new_hidden, _, pred = self.network.segment(
-                    (kf.f16, kf.f8, kf.f4), readout[None], hidden, update_hidden=is_normal_update
+                    (kf.f16, kf.f8, kf.f4),
+                    readout[None],
+                    hidden,
+                    update_hidden=is_normal_update,
+                    chunk=self.speed.object_chunk,
                 )
             prob_with_bg[0] = pred[0, 0]
             prob_with_bg[[s + 1 for s in slots]] = pred[0, 1:]
@@ -170,8 +195,16 @@ class InferenceCore:
         if is_mem_frame and n > 0:
             with stage(self.timer, "value_encoder"), self._autocast():
                 value, hidden = self.network.encode_value(
-                    image, kf.f16, self.memory.hidden, prob_with_bg[None, 1:], is_deep_update
+                    image,
+                    kf.f16,
+                    self.memory.hidden,
+                    prob_with_bg[None, 1:],
+                    is_deep_update,
+                    chunk=self.speed.object_chunk,
                 )
+            if self._own_outputs:
+                value = value.clone()
+                hidden = hidden.clone() if hidden is not None else None
             assert kf.shrinkage is not None
             values = {g.gid: value[0, self.objects.slots(g)] for g in self.objects.groups}
             selection = kf.selection[0] if kf.selection is not None and c.enable_long_term else None

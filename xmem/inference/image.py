@@ -16,15 +16,19 @@ Pad = tuple[int, int, int, int]  # left, right, top, bottom
 
 def to_tensor(rgb: np.ndarray, device: str | torch.device = "cpu") -> Tensor:
     """RGB uint8 H×W×3 → normalised float32 3×H×W."""
-    image = (
-        torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=not rgb.flags.writeable))
-        .to(device)
-        .permute(2, 0, 1)
-        .float()
-        / 255
-    )
-    mean = torch.tensor(IMAGENET_MEAN, device=device)[:, None, None]
-    std = torch.tensor(IMAGENET_STD, device=device)[:, None, None]
+    return normalise(pixels_tensor(rgb).to(device))
+
+
+def pixels_tensor(rgb: np.ndarray) -> Tensor:
+    """RGB uint8 H×W×3 array → CPU uint8 tensor sharing its memory (copied if read-only)."""
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8, copy=not rgb.flags.writeable))
+
+
+def normalise(pixels: Tensor) -> Tensor:
+    """RGB uint8 H×W×3 tensor → normalised float32 3×H×W on the same device."""
+    image = pixels.permute(2, 0, 1).float() / 255
+    mean = torch.tensor(IMAGENET_MEAN, device=pixels.device)[:, None, None]
+    std = torch.tensor(IMAGENET_STD, device=pixels.device)[:, None, None]
     return (image - mean) / std
 
 

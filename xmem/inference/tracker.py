@@ -12,6 +12,7 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import torch
@@ -20,14 +21,17 @@ from torch import Tensor
 from xmem.inference.config import InferenceConfig
 from xmem.inference.core import InferenceCore
 from xmem.inference.image import (
+    normalise,
+    pixels_tensor,
     processing_size,
     resize_image,
     resize_mask,
-    to_tensor,
     upsample_prob,
 )
+from xmem.inference.speed import SpeedOptions
 from xmem.inference.timing import StageTimer, stage
 from xmem.io.frames import open_frames
+from xmem.io.prefetch import prefetch
 from xmem.io.source import FrameSource
 from xmem.model.network import XMem
 
@@ -77,6 +81,9 @@ class ObjectMasks:
 
 
 Annotation = np.ndarray | ObjectMasks
+T = TypeVar("T")
+_DONE = object()
+DECODE_AHEAD = 4  # frames decoded ahead by the decoding thread (``overlap_io``)
 
 
 def _annotation_tensor(
@@ -133,23 +140,80 @@ def _with_last(pairs: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, n
     yield (*current, True)
 
 
-def _timed(
-    pairs: Iterable[tuple[int, np.ndarray]], timer: StageTimer
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Charge reading (decoding) each frame to the "io" stage."""
-    it = iter(pairs)
+@dataclass(frozen=True)
+class _Frame:
+    """A frame ready for the engine: uint8 H×W×3 pixels at processing size (CPU, maybe pinned)."""
+
+    index: int
+    hw: tuple[int, int]  # the frame's own size
+    pixels: Tensor
+    last: bool
+
+
+def _prepared(
+    pairs: Iterable[tuple[int, np.ndarray]],
+    size: int,
+    pin: bool,
+    ahead: bool,
+    timer: StageTimer | None,
+) -> Iterator[_Frame]:
+    """Check, resize (charged to "preprocess") and stage each frame. ``ahead``: frames are
+    prepared ahead of use, so none may share memory with the caller's array (a reader may
+    reuse its buffer)."""
+    for index, rgb, last in _with_last(pairs):
+        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+            raise ValueError(
+                f"frame {index} must be an RGB uint8 H×W×3 array, "
+                f"got {rgb.dtype} {tuple(rgb.shape)}"
+            )
+        h, w = rgb.shape[:2]
+        with stage(timer, "preprocess"):
+            resized = resize_image(rgb, processing_size(h, w, size))
+            pixels = pixels_tensor(resized)
+            if pin:
+                pixels = pixels.pin_memory()
+            elif ahead and resized is rgb:
+                pixels = pixels.clone()
+        yield _Frame(index, (h, w), pixels, last)
+
+
+def _timed(items: Iterable[T], timer: StageTimer) -> Iterator[T]:
+    """Charge getting each item (decoding, or waiting for the decoding thread) to "io"."""
+    it = iter(items)
     while True:
         with timer("io"):
-            pair = next(it, None)
-        if pair is None:
+            item = next(it, _DONE)
+        if item is _DONE:
             return
-        yield pair
+        yield item  # type: ignore[misc]
 
 
-def _ids_map(prob: Tensor, object_ids: Sequence[int]) -> np.ndarray:
-    lut = torch.tensor([0, *object_ids], device=prob.device)
-    ids = lut[prob.argmax(0)].cpu().numpy()
-    return ids.astype(np.uint8 if max(object_ids, default=0) <= 255 else np.int32)
+class _Readback:
+    """A frame's ids map on its way to the host: the copy is asynchronous on CUDA with pinned
+    memory, so the next frame can be computed before this one is read."""
+
+    def __init__(
+        self, index: int, prob: Tensor, object_ids: tuple[int, ...], pin: bool, return_prob: bool
+    ) -> None:
+        self.index, self.object_ids = index, object_ids
+        dtype = torch.uint8 if max(object_ids, default=0) <= 255 else torch.int32
+        lut = torch.tensor([0, *object_ids], device=prob.device, dtype=dtype)
+        # the same indices as argmax (first maximum on ties), 10× faster on the CPU
+        ids = lut[prob.max(0).indices]
+        self.event: torch.cuda.Event | None = None
+        if ids.is_cuda and pin:
+            self.ids = torch.empty(ids.shape, dtype=dtype, pin_memory=True)
+            self.ids.copy_(ids, non_blocking=True)
+            self.event = torch.cuda.Event()
+            self.event.record()
+        else:
+            self.ids = ids.cpu()
+        self.prob = prob.cpu() if return_prob else None
+
+    def result(self) -> FrameResult:
+        if self.event is not None:
+            self.event.synchronize()
+        return FrameResult(self.index, self.ids.numpy(), self.object_ids, self.prob)
 
 
 @torch.inference_mode()
@@ -164,11 +228,13 @@ def track(
     precision: str = "fp32",
     return_prob: bool = False,
     timer: StageTimer | None = None,
+    speed: SpeedOptions | None = None,
 ) -> Iterator[FrameResult]:
     """Track the annotated objects through a video, yielding each frame as it is done.
 
     Args:
-        network: an XMem network (eval mode) on the device to use.
+        network: an XMem network (eval mode) on the device to use, optionally prepared by
+            :func:`~xmem.inference.speed.prepare_network` with the same ``speed``.
         frames: a video file or frame folder path, a :class:`FrameSource`, a sequence of RGB
             uint8 H×W×3 arrays (or one N×H×W×3 array), or an iterable (e.g. a list or a
             generator) of ``(index, frame)`` pairs.
@@ -183,51 +249,66 @@ def track(
         precision: "fp32", "fp16" or "bf16".
         return_prob: also return the probabilities of every frame.
         timer: optional :class:`~xmem.inference.timing.StageTimer` charged with the time of
-            each stage (reading frames is "io").
+            each stage (reading frames, or waiting for the decoding thread, is "io").
+        speed: the fast paths (default :class:`~xmem.inference.speed.SpeedOptions`): with
+            ``overlap_io`` frames are decoded and resized by a background thread, and on CUDA
+            each frame is read back while the next one is computed.
 
     Frames before the first annotation (in processing order) yield empty masks.
     """
     if size == 0 or size < -1:
         raise ValueError(f"size must be positive, or -1 to keep the original, got {size}")
-    core = InferenceCore(network, config, precision=precision, timer=timer)  # before any file
-    pairs, source = _frame_pairs(frames, reverse)
-    if timer is not None:
-        pairs = _timed(pairs, timer)
+    speed = speed or SpeedOptions()
+    core = InferenceCore(network, config, precision=precision, timer=timer, speed=speed)
+    pairs, source = _frame_pairs(frames, reverse)  # before any file: checks above
     device = core.device
+    pin = speed.pin_memory and device.type == "cuda"
+    overlap = speed.overlap_io
+    prepared: Iterable[_Frame] = _prepared(
+        pairs, size, pin, ahead=overlap, timer=None if overlap else timer
+    )
+    decoding = prefetch(prepared, DECODE_AHEAD, join=True, name="xmem-decode") if overlap else None
+    if decoding is not None:
+        prepared = decoding
+    if timer is not None:
+        prepared = _timed(prepared, timer)
     pending = set(annotations)
+    lag = overlap and device.type == "cuda"
+    waiting: _Readback | None = None  # with lag: the previous frame, read after this one starts
     try:
-        for index, rgb, last in _with_last(pairs):
-            pending.discard(index)
-            if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-                raise ValueError(
-                    f"frame {index} must be an RGB uint8 H×W×3 array, "
-                    f"got {rgb.dtype} {tuple(rgb.shape)}"
-                )
-            h, w = rgb.shape[:2]
-            hw = processing_size(h, w, size)
-            annotation = annotations.get(index)
+        for frame in prepared:
+            pending.discard(frame.index)
+            h, w = frame.hw
+            hw = (frame.pixels.shape[0], frame.pixels.shape[1])
+            annotation = annotations.get(frame.index)
             mask, objects = None, None
             if annotation is not None:
                 ah, aw = _annotation_hw(annotation)
                 if (ah, aw) != (h, w):
                     raise ValueError(
-                        f"annotation of frame {index} is {aw}×{ah} but the frame is {w}×{h}"
+                        f"annotation of frame {frame.index} is {aw}×{ah} but the frame is {w}×{h}"
                     )
                 with stage(timer, "preprocess"):
                     mask, objects = _annotation_tensor(annotation, hw, device)
             with stage(timer, "preprocess"):
-                image = to_tensor(resize_image(rgb, hw), device)
-            prob = core.step(image, mask, objects, end=last)
+                image = normalise(frame.pixels.to(device, non_blocking=pin))
+            prob = core.step(image, mask, objects, end=frame.last)
             with stage(timer, "postprocess"):
                 prob = upsample_prob(prob, (h, w))
                 ids = tuple(core.object_ids) if prob.shape[0] > 1 else ()
-                ids_map = _ids_map(prob, ids)
-                cpu_prob = prob.cpu() if return_prob else None
-            yield FrameResult(index, ids_map, ids, cpu_prob)
+                readback = _Readback(frame.index, prob, ids, pin, return_prob)
+                done, waiting = (waiting, readback) if lag else (readback, None)
+                result = done.result() if done is not None else None
+            if result is not None:
+                yield result
+        if waiting is not None:
+            yield waiting.result()
         if pending:
             logger.warning(
                 "annotations for frames %s were not used: no such frame", sorted(pending)
             )
     finally:
+        if decoding is not None:
+            decoding.close()  # stops and joins the decoding thread before the source closes
         if source is not None and isinstance(frames, str | Path):
             source.close()

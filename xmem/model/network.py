@@ -43,6 +43,18 @@ MODELS: dict[str, ModelConfig] = {
 }
 
 
+def object_chunks(n: int, chunk: int) -> list[slice]:
+    """Slices covering ``n`` objects, at most ``chunk`` each (``chunk`` ≤ 0: one slice)."""
+    size = chunk if chunk > 0 else max(n, 1)
+    return [slice(i, min(i + size, n)) for i in range(0, max(n, 1), size)]
+
+
+def _cat_or_none(parts: list[Tensor | None]) -> Tensor | None:
+    if any(p is None for p in parts):
+        return None
+    return torch.cat(parts, dim=1)  # type: ignore[arg-type]
+
+
 class KeyFeatures(NamedTuple):
     """Output of :meth:`XMem.encode_key` (B×C×H/s×W/s each; shrinkage/selection may be None)."""
 
@@ -106,18 +118,30 @@ class XMem(nn.Module):
         hidden: Tensor | None,
         masks: Tensor,
         deep_update: bool = True,
+        chunk: int = 0,
     ) -> tuple[Tensor, Tensor | None]:
         """Encode masks B×N×H×W (probabilities in [0,1]) into values B×N×CV×H/16×W/16.
 
         With ``deep_update`` (and sensory memory) also returns the reinforced hidden state
-        B×N×CH×H/16×W/16; otherwise ``hidden`` is returned unchanged.
+        B×N×CH×H/16×W/16; otherwise ``hidden`` is returned unchanged. ``chunk`` > 0 encodes
+        at most that many objects at a time (the same result, bounded activation memory).
         """
         n = masks.shape[1]
         if n > 1:
             others = masks.sum(dim=1, keepdim=True) - masks
         else:
             others = torch.zeros_like(masks)
-        return self.value_encoder(image, f16, hidden, masks, others, deep_update)
+        values, hiddens = [], []
+        for part in object_chunks(n, chunk):
+            part_hidden = hidden[:, part] if hidden is not None else None
+            value, new_hidden = self.value_encoder(
+                image, f16, part_hidden, masks[:, part], others[:, part], deep_update
+            )
+            values.append(value)
+            hiddens.append(new_hidden)
+        if len(values) == 1:
+            return values[0], hiddens[0]
+        return torch.cat(values, dim=1), _cat_or_none(hiddens)
 
     def read_memory(
         self,
@@ -152,14 +176,26 @@ class XMem(nn.Module):
         hidden: Tensor | None,
         selector: Tensor | None = None,
         update_hidden: bool = True,
+        chunk: int = 0,
     ) -> tuple[Tensor | None, Tensor, Tensor]:
         """Decode masks. features = (f16, f8, f4); readout B×N×CV×h×w; hidden B×N×CH×h×w.
 
         Returns (new hidden or None, logits, prob): logits and prob are B×(N+1)×H×W with the
         background first; prob sums to 1 over channels. ``selector`` (B×N×1×1, 0/1) masks
-        out absent objects in training.
+        out absent objects in training. ``chunk`` > 0 decodes at most that many objects at a
+        time (the same result, bounded activation memory).
         """
-        new_hidden, logits = self.decoder(*features, hidden, memory_readout, update_hidden)
+        n = memory_readout.shape[1]
+        hiddens, parts = [], []
+        for part in object_chunks(n, chunk):
+            part_hidden = hidden[:, part] if hidden is not None else None
+            h, part_logits = self.decoder(
+                *features, part_hidden, memory_readout[:, part], update_hidden
+            )
+            hiddens.append(h)
+            parts.append(part_logits)
+        new_hidden = hiddens[0] if len(parts) == 1 else _cat_or_none(hiddens)
+        logits = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
         prob = torch.sigmoid(logits.float())
         if selector is not None:
             prob = prob * selector

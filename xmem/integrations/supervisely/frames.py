@@ -6,53 +6,12 @@ the range; the fetch stops as soon as the consumer closes the iterator (e.g. on 
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 
-T = TypeVar("T")
-_END = object()
-
-
-def prefetch(items: Iterable[T], depth: int) -> Generator[T, None, None]:
-    """Iterate ``items`` in a background thread, at most ``depth`` ahead; errors are re-raised
-    here. Closing the returned generator stops the thread at its next item."""
-    buffer: queue.Queue[Any] = queue.Queue(maxsize=max(1, depth))
-    closed = threading.Event()
-
-    def offer(item: object) -> bool:
-        while not closed.is_set():
-            try:
-                buffer.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def work() -> None:
-        try:
-            for item in items:
-                if not offer(item):
-                    return
-            offer(_END)
-        except BaseException as error:  # handed to the consumer, which re-raises it
-            offer(error)
-
-    thread = threading.Thread(target=work, name="xmem-frames", daemon=True)
-    thread.start()
-    try:
-        while True:
-            item = buffer.get()
-            if item is _END:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        closed.set()
+from xmem.io.prefetch import prefetch
 
 
 def chunked(

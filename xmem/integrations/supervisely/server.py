@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 
 from xmem import InferenceConfig, XMem, XMemError, track
+from xmem.inference.speed import SpeedOptions
 from xmem.integrations.supervisely.app import XMemTracking
 
 logger = logging.getLogger(__name__)
@@ -42,10 +43,12 @@ def create_app(
     model_name: str = "XMem",
     max_concurrent: int = 1,
     chunk: int = 16,
+    speed: SpeedOptions | None = None,
 ) -> XMemTracking:
-    """The app with its routes, tracking with ``network`` (already on its device)."""
+    """The app with its routes, tracking with ``network`` (already on its device, prepared
+    with ``speed``)."""
     device = next(network.parameters()).device
-    engine = partial(track, network, config=config, size=size, precision=precision)
+    engine = partial(track, network, config=config, size=size, precision=precision, speed=speed)
     app = XMemTracking(
         engine,
         str(device),

@@ -1,0 +1,141 @@
+"""How inference runs, apart from what it computes: the fast paths and their off switches.
+
+Every option here keeps the outputs of the reference path (float32, eager, batch norm separate)
+up to float rounding; the tests hold each one to the golden scenarios. Precision (fp16/bf16
+autocast) is chosen separately, as it is a numerical choice.
+
+- ``fold_bn``: batch norm folded into the convolution before it (:mod:`xmem.model.fuse`).
+- ``channels_last``: NHWC weights for the encoders (``"encoders"``) or the whole network
+  (``"all"``): faster convolutions on oneDNN (CPU) and on tensor cores (GPU).
+- ``compile``: ``torch.compile`` of the encoders and the decoder (``"default"``,
+  ``"reduce-overhead"`` = CUDA graphs, ``"max-autotune"``), with static shapes.
+- ``tf32``: TensorFloat-32 convolutions and matrix products on CUDA (ignored on the CPU).
+- ``pin_memory``: frames staged in page-locked memory and copied to the GPU asynchronously.
+- ``overlap_io``: frames decoded and resized by a background thread while the network runs,
+  and (on CUDA) each frame's result read back while the next frame is computed.
+- ``object_chunk``: decode and encode at most this many objects at a time (0: all at once),
+  which bounds activation memory with many objects.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+
+import torch
+from torch import Tensor
+
+from xmem.model.fuse import fold_batchnorm
+from xmem.model.network import XMem
+
+logger = logging.getLogger(__name__)
+
+CHANNELS_LAST = ("off", "encoders", "all")
+COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
+
+
+@dataclass(frozen=True)
+class SpeedOptions:
+    """The fast paths, all on by default except ``compile`` (its first frames are slow)."""
+
+    fold_bn: bool = True
+    channels_last: str = "encoders"
+    compile: str = "off"
+    tf32: bool = True
+    pin_memory: bool = True
+    overlap_io: bool = True
+    object_chunk: int = 16
+
+    def __post_init__(self) -> None:
+        if self.channels_last not in CHANNELS_LAST:
+            raise ValueError(f"channels_last must be one of {CHANNELS_LAST}")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile must be one of {COMPILE_MODES}")
+        if self.object_chunk < 0:
+            raise ValueError(f"object_chunk must be at least 0, got {self.object_chunk}")
+
+    @classmethod
+    def eager(cls) -> SpeedOptions:
+        """The straightforward path: the reference for outputs and the baseline for speed."""
+        return cls(
+            fold_bn=False,
+            channels_last="off",
+            compile="off",
+            tf32=False,
+            pin_memory=False,
+            overlap_io=False,
+            object_chunk=0,
+        )
+
+    def network_changes(self) -> list[str]:
+        """Short names of what :func:`prepare_network` changes, for reports."""
+        changes = []
+        if self.fold_bn:
+            changes.append("batch norm folded")
+        if self.channels_last != "off":
+            changes.append(f"channels-last {self.channels_last}")
+        if self.compile != "off":
+            changes.append(f"compiled ({self.compile})")
+        return changes
+
+    def without_network_changes(self) -> SpeedOptions:
+        """These options with the network-level ones off (for a network prepared elsewhere)."""
+        return replace(self, fold_bn=False, channels_last="off", compile="off")
+
+
+def prepare_network(network: XMem, options: SpeedOptions) -> XMem:
+    """A copy of ``network`` for inference with the network-level fast paths of ``options``.
+
+    The input network is untouched; with none of them on, it is returned as is.
+    """
+    if not options.network_changes():
+        return network
+    out = fold_batchnorm(network) if options.fold_bn else copy.deepcopy(network).eval()
+    if options.channels_last != "off":
+        parts = (
+            [out]
+            if options.channels_last == "all"
+            else [out.key_encoder, out.key_proj, out.value_encoder]
+        )
+        for part in parts:
+            part.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if options.channels_last == "encoders":
+            # NCHW image features for the decoder: its convolutions follow the input's layout
+            out.key_encoder.register_forward_hook(_contiguous_outputs)
+    if options.compile != "off":
+        for part in (out.key_encoder, out.key_proj, out.value_encoder, out.decoder):
+            # static shapes: one graph per image size and number of objects (chunked)
+            part.compile(mode=options.compile, dynamic=False)
+    return out
+
+
+def _contiguous_outputs(
+    module: torch.nn.Module, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]
+) -> tuple[Tensor, ...]:
+    return tuple(x.contiguous() for x in outputs)
+
+
+@contextlib.contextmanager
+def tf32(enabled: bool, device: torch.device) -> Iterator[None]:
+    """TensorFloat-32 on (or off) for CUDA convolutions and matrix products, then restored.
+
+    A context rather than a process-wide switch, so that two engines in one process (e.g. the
+    side-by-side benchmark) each get their own setting. No effect on the CPU.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv  # type: ignore[attr-defined]
+    saved = (matmul.fp32_precision, conv.fp32_precision)
+    mode = "tf32" if enabled else "ieee"
+    matmul.fp32_precision, conv.fp32_precision = mode, mode
+    try:
+        yield
+    finally:
+        matmul.fp32_precision, conv.fp32_precision = saved
+
+
+__all__ = ["CHANNELS_LAST", "COMPILE_MODES", "SpeedOptions", "prepare_network", "tf32"]
