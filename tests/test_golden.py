@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from recipe import GOLDEN
 from xmem.inference.config import InferenceConfig
 from xmem.inference.core import InferenceCore
 from xmem.inference.image import pad_to_multiple, to_tensor
-from xmem.model.fuse import fold_batchnorm
+from xmem.inference.speed import SpeedOptions, prepare_network
 from xmem.model.network import XMem
 
 SCENARIOS = json.loads((GOLDEN / "scenarios.json").read_text())
@@ -74,10 +75,12 @@ def test_modules_frame1(recipe_net: XMem, modules: dict[str, torch.Tensor]) -> N
     assert_close("f1_prob", prob, modules["f1_prob"])
 
 
-def run_scenario(net: XMem, name: str) -> tuple[np.ndarray, InferenceCore]:
+def run_scenario(
+    net: XMem, name: str, speed: SpeedOptions | None = None, precision: str = "fp32"
+) -> tuple[np.ndarray, InferenceCore]:
     spec = SCENARIOS[name]
     options = {k: v for k, v in spec["config"].items() if not k.endswith("_dim")}
-    core = InferenceCore(net, InferenceConfig(**options))
+    core = InferenceCore(net, InferenceConfig(**options), precision=precision, speed=speed)
     ref_channels = np.load(GOLDEN / f"video_{name}.npz")["prob"].shape[1]
     probs = []
     for ti in range(spec["frames"]):
@@ -95,18 +98,30 @@ def run_scenario(net: XMem, name: str) -> tuple[np.ndarray, InferenceCore]:
     return torch.stack(probs).numpy(), core
 
 
+EAGER = SpeedOptions.eager()
+# every fast path of the network and engine alone, then all the defaults together
+# (xmem/inference/speed.py; the I/O overlap is xmem.track's, tested in test_speed.py)
+PATHS = {
+    "reference": EAGER,
+    "folded-bn": replace(EAGER, fold_bn=True),
+    "channels-last-encoders": replace(EAGER, channels_last="encoders"),
+    "channels-last-all": replace(EAGER, channels_last="all"),
+    "object-chunk-1": replace(EAGER, object_chunk=1),
+    "defaults": SpeedOptions(),
+}
+
+
 @pytest.fixture(scope="module")
-def folded_recipe_net(recipe_net: XMem) -> XMem:
-    return fold_batchnorm(recipe_net)
+def prepared_nets(recipe_net: XMem) -> dict[str, XMem]:
+    return {path: prepare_network(recipe_net, speed) for path, speed in PATHS.items()}
 
 
-@pytest.mark.parametrize("path", ["reference", "folded-bn"])
+@pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
-def test_scenario(request: pytest.FixtureRequest, name: str, path: str) -> None:
-    """The original's outputs, by the reference network and by its fast (folded) copy."""
-    net = request.getfixturevalue("recipe_net" if path == "reference" else "folded_recipe_net")
+def test_scenario(prepared_nets: dict[str, XMem], name: str, path: str) -> None:
+    """The original's outputs, by the reference path and by each fast path."""
     ref = np.load(GOLDEN / f"video_{name}.npz")
-    prob, core = run_scenario(net, name)
+    prob, core = run_scenario(prepared_nets[path], name, PATHS[path])
     agreement = (prob.argmax(1) == ref["argmax"]).mean()
     mean_dp = np.abs(prob - ref["prob"].astype(np.float32)).mean()
     assert agreement >= 0.999, f"argmax agreement {agreement:.5f}"

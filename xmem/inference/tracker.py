@@ -8,6 +8,7 @@ video: memory use does not grow with its length.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -127,19 +128,6 @@ def _frame_pairs(
     return frames, None
 
 
-def _with_last(pairs: Iterable[tuple[int, np.ndarray]]) -> Iterator[tuple[int, np.ndarray, bool]]:
-    """Yield (index, frame, is_last), looking one frame ahead."""
-    it = iter(pairs)
-    try:
-        current = next(it)
-    except StopIteration:
-        return
-    for following in it:
-        yield (*current, False)
-        current = following
-    yield (*current, True)
-
-
 @dataclass(frozen=True)
 class _Frame:
     """A frame ready for the engine: uint8 H×W×3 pixels at processing size (CPU, maybe pinned)."""
@@ -151,16 +139,13 @@ class _Frame:
 
 
 def _prepared(
-    pairs: Iterable[tuple[int, np.ndarray]],
-    size: int,
-    pin: bool,
-    ahead: bool,
-    timer: StageTimer | None,
+    pairs: Iterable[tuple[int, np.ndarray]], size: int, pin: bool, timer: StageTimer | None
 ) -> Iterator[_Frame]:
-    """Check, resize (charged to "preprocess") and stage each frame. ``ahead``: frames are
-    prepared ahead of use, so none may share memory with the caller's array (a reader may
-    reuse its buffer)."""
-    for index, rgb, last in _with_last(pairs):
+    """Check, resize (charged to "preprocess") and stage each frame, one frame ahead (to know
+    which is the last). A staged frame never shares memory with the caller's array: a reader
+    may reuse its buffer for the next frame."""
+    held: _Frame | None = None
+    for index, rgb in pairs:
         if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
             raise ValueError(
                 f"frame {index} must be an RGB uint8 H×W×3 array, "
@@ -172,9 +157,13 @@ def _prepared(
             pixels = pixels_tensor(resized)
             if pin:
                 pixels = pixels.pin_memory()
-            elif ahead and resized is rgb:
+            elif resized is rgb and rgb.flags.writeable:  # else already a copy
                 pixels = pixels.clone()
-        yield _Frame(index, (h, w), pixels, last)
+        if held is not None:
+            yield held
+        held = _Frame(index, (h, w), pixels, last=False)
+    if held is not None:
+        yield dataclasses.replace(held, last=True)
 
 
 def _timed(items: Iterable[T], timer: StageTimer) -> Iterator[T]:
@@ -264,9 +253,7 @@ def track(
     device = core.device
     pin = speed.pin_memory and device.type == "cuda"
     overlap = speed.overlap_io
-    prepared: Iterable[_Frame] = _prepared(
-        pairs, size, pin, ahead=overlap, timer=None if overlap else timer
-    )
+    prepared: Iterable[_Frame] = _prepared(pairs, size, pin, None if overlap else timer)
     decoding = prefetch(prepared, DECODE_AHEAD, join=True, name="xmem-decode") if overlap else None
     if decoding is not None:
         prepared = decoding
