@@ -38,7 +38,7 @@ from xmem.eval.synthetic import MAX_OBJECTS, synthetic_first_mask, write_synthet
 from xmem.inference.config import InferenceConfig
 from xmem.inference.image import processing_size
 from xmem.inference.speed import SpeedOptions
-from xmem.inference.timing import STAGES, StageTimer
+from xmem.inference.timing import STAGES, StageTimer, stage
 from xmem.inference.tracker import track
 from xmem.io.masks import default_palette
 from xmem.io.output import atomic_output_file
@@ -211,7 +211,6 @@ def _frame_records(
     writer threads, and read memory after it. The last frame also waits for every PNG."""
     palette = default_palette()
     on_cuda = device.type == "cuda"
-    io_stage = (lambda: timer("io")) if timer is not None else contextlib.nullcontext
 
     def encode(ids: np.ndarray, slot: int) -> None:
         png = _encode_png(ids, palette)
@@ -224,7 +223,7 @@ def _frame_records(
         result = next(results, None)
         if result is None:
             break
-        with io_stage():
+        with stage(timer, "io"):
             if masks is not None:
                 masks.append(b"")
             writer.submit(encode, result.mask, len(masks) - 1 if masks is not None else 0)
