@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import torch
 from torch import Tensor
@@ -86,10 +86,16 @@ class InferenceCore:
         """Ids of the tracked objects, in the order of the probability channels after bg."""
         return self.objects.ids
 
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.precision == "fp32":
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=PRECISIONS[self.precision])
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        """How the network runs: autocast at the chosen precision, TF32 as the speed options
+        say. Memory reads and writes stay outside, in float32 (no TF32 from these options)."""
+        with tf32(self.speed.tf32, self.device):
+            if self.precision == "fp32":
+                yield
+                return
+            with torch.autocast(self.device.type, dtype=PRECISIONS[self.precision]):
+                yield
 
     @torch.inference_mode()
     def step(
@@ -114,17 +120,6 @@ class InferenceCore:
         Returns:
             Probabilities (1+N)×H×W, float32, background first, then :attr:`object_ids`.
         """
-        with tf32(self.speed.tf32, self.device):
-            return self._step(image, mask, objects, end)
-
-    def _step(
-        self,
-        image: Tensor,
-        mask: Tensor | None = None,
-        objects: Sequence[int] | None = None,
-        end: bool = False,
-    ) -> Tensor:
-        """:meth:`step` under the TF32 setting."""
         given_ids, given = self._parse_mask(mask, objects, image.shape[-2:])
         if len(self.objects) == 0 and not given_ids:
             # nothing to track yet: the video has not started for this engine

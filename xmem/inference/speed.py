@@ -9,7 +9,8 @@ autocast) is chosen separately, as it is a numerical choice.
   (``"all"``): faster convolutions on oneDNN (CPU) and on tensor cores (GPU).
 - ``compile``: ``torch.compile`` of the encoders and the decoder (``"default"``,
   ``"reduce-overhead"`` = CUDA graphs, ``"max-autotune"``), with static shapes.
-- ``tf32``: TensorFloat-32 convolutions and matrix products on CUDA (ignored on the CPU).
+- ``tf32``: TensorFloat-32 for the network's convolutions and matrix products on CUDA (the
+  memory read keeps IEEE float32; ignored on the CPU).
 - ``pin_memory``: frames staged in page-locked memory and copied to the GPU asynchronously.
 - ``overlap_io``: frames decoded and resized by a background thread while the network runs,
   and (on CUDA) each frame's result read back while the next frame is computed.
