@@ -22,17 +22,14 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import logging
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from xmem.model.fuse import fold_batchnorm
 from xmem.model.network import XMem
-
-logger = logging.getLogger(__name__)
 
 CHANNELS_LAST = ("off", "encoders", "all")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
@@ -81,10 +78,6 @@ class SpeedOptions:
         if self.compile != "off":
             changes.append(f"compiled ({self.compile})")
         return changes
-
-    def without_network_changes(self) -> SpeedOptions:
-        """These options with the network-level ones off (for a network prepared elsewhere)."""
-        return replace(self, fold_bn=False, channels_last="off", compile="off")
 
 
 def prepare_network(network: XMem, options: SpeedOptions) -> XMem:
