@@ -100,8 +100,11 @@ def test_sparse_topk_read_equals_the_dense_one(selection: bool) -> None:
     """The sparse path (query-major top-k, CSR readout, scattered usage) computes exactly
     what the dense one does."""
     from xmem.memory.ops import (
+        memory_operand,
+        query_operand,
         readout,
         similarity,
+        similarity_qm,
         sparse_readout,
         sparse_usage,
         topk_affinity,
@@ -118,6 +121,11 @@ def test_sparse_topk_read_equals_the_dense_one(selection: bool) -> None:
     sim_mq = similarity(mk, s, qk, e)
     sim_qm = similarity(mk, s, qk, e, query_major=True)
     torch.testing.assert_close(sim_qm, sim_mq.t())
+    buffer = torch.full((q * m + 5,), float("nan"))  # the manager's reused buffer, oversized
+    out = buffer[: q * m].view(q, m)
+    operands = memory_operand(mk, s, selection), query_operand(qk, e)
+    assert similarity_qm(*operands, out=out).data_ptr() == buffer.data_ptr()
+    assert torch.equal(out, sim_qm)
     dense = topk_softmax(sim_mq, k)
     sparse = topk_affinity(sim_qm, k)
     torch.testing.assert_close(sparse_readout(sparse, value), readout(dense, value))

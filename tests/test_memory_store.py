@@ -149,3 +149,47 @@ def test_without_long_term_working_memory_is_a_bounded_fifo() -> None:
     assert b.size == 4 * 4
     torch.testing.assert_close(b.key[:, :4], first[0].flatten(1))  # first frame pinned
     torch.testing.assert_close(b.key[:, -4:], frame(11)[0].flatten(1))
+
+
+def test_read_cache_gives_what_a_fresh_read_gives() -> None:
+    """Between writes a manager keeps the memory side of the similarity and a Q×M buffer.
+    Every read must equal a read that recomputes everything, through new groups, working
+    memory growth, consolidation, long-term pruning and deleted objects."""
+    cached, fresh = manager(), manager()
+    groups = {0: 2}
+    g = torch.Generator().manual_seed(5)
+    for t in range(30):
+        if t == 4:
+            groups[1] = 1
+        if t % 2 == 0:  # two reads per write: the second uses the cache
+            for mm in (cached, fresh):
+                mm.write(*frame(t, values=dict(groups)))
+        if t == 21:
+            for mm in (cached, fresh):
+                mm.remove_objects([0, 2], {0: [0], 1: [0]})
+            groups[0] = 1
+        q, e = torch.randn(4, 2, 2, generator=g), torch.rand(4, 2, 2, generator=g)
+        fresh._operands.clear()
+        fresh._sim_buffer = None
+        expected = fresh.read(q, e, sorted(groups))
+        assert torch.equal(cached.read(q, e, sorted(groups)), expected), t
+    assert cached.long_mem.size(0) > 0 and cached.long_mem.size(1) > 0  # the sparse path ran
+    for store in ("work_mem", "long_mem"):
+        for gid in groups:
+            a, b = getattr(cached, store).buckets[gid], getattr(fresh, store).buckets[gid]
+            assert torch.equal(a.use_count, b.use_count)  # type: ignore[arg-type]
+    cached.remove_objects([0], {0: [0], 1: []})  # a deleted group's cached operand is freed
+    assert {gid for gid, _ in cached._operands} == {0}
+
+
+def test_similarity_buffer_is_reused_once_memory_stops_growing() -> None:
+    mm = manager()
+    q = torch.randn(4, 2, 2)
+    pointers = set()
+    for t in range(20):
+        mm.write(*frame(t))
+        mm.read(q, torch.ones_like(q), [0])
+        if t >= 10:
+            assert mm._sim_buffer is not None
+            pointers.add(mm._sim_buffer.data_ptr())
+    assert len(pointers) == 1

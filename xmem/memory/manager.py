@@ -15,8 +15,11 @@ import torch
 from torch import Tensor
 
 from xmem.memory.ops import (
+    memory_operand,
+    query_operand,
     readout,
     similarity,
+    similarity_qm,
     sparse_readout,
     sparse_usage,
     topk_affinity,
@@ -50,6 +53,11 @@ class MemoryManager:
         self.long_mem = KeyValueMemoryStore(count_usage=count_long_term_usage)
         self.hw: int | None = None  # elements per memory frame, fixed by the first write
         self.hidden: Tensor | None = None  # sensory memory, 1×N×CH×h×w in object-slot order
+        # Kept between reads while the memory is unchanged (4 of 5 frames by default): per
+        # group, the memory side of the similarity over long-term + working memory; and one
+        # Q×M similarity buffer, reused by every read (see similarity_qm).
+        self._operands: dict[tuple[int, bool], Tensor] = {}  # (group, with selection)
+        self._sim_buffer: Tensor | None = None
 
     # ---------------------------------------------------------------- reading
     def has_memory(self, group: int) -> bool:
@@ -78,16 +86,35 @@ class MemoryManager:
         if self.top_k is None or self.top_k >= m_long + work.size:
             return self._read_dense(group, parts, qk, qe)
         # top-k, kept sparse: the same affinity without the dense M×Q products
-        key = torch.cat([p.key for p in parts], dim=-1)
-        shrinks = [p.shrinkage for p in parts if p.shrinkage is not None]
-        shrinkage = torch.cat(shrinks, dim=-1) if len(shrinks) == len(parts) else None
-        value = torch.cat([p.value for p in parts], dim=-1)  # N×CV×M
-        sim = similarity(key, shrinkage, qk, qe, query_major=True)  # Q×M
+        operand = self._memory_operand(group, parts, qe is not None)
+        sim = similarity_qm(operand, query_operand(qk, qe), out=self._sim_out(qk, operand))
         affinity = topk_affinity(sim, self.top_k)
-        used = sparse_usage(affinity, key.shape[-1])
-        self._update_usage(group, used, m_long)
+        m = operand.shape[0]
+        self._update_usage(group, sparse_usage(affinity, m), m_long)
+        value = torch.cat([p.value for p in parts], dim=-1)  # N×CV×M
         n, cv = value.shape[:2]
         return sparse_readout(affinity, value.flatten(0, 1)).view(n, cv, -1)
+
+    def _memory_operand(self, group: int, parts: list[Bucket], selection: bool) -> Tensor:
+        operand = self._operands.get((group, selection))
+        if operand is None:
+            key = torch.cat([p.key for p in parts], dim=-1)
+            shrinks = [p.shrinkage for p in parts if p.shrinkage is not None]
+            shrinkage = torch.cat(shrinks, dim=-1) if len(shrinks) == len(parts) else None
+            operand = self._operands[group, selection] = memory_operand(key, shrinkage, selection)
+        return operand
+
+    def _forget(self, group: int) -> None:
+        self._operands.pop((group, True), None)
+        self._operands.pop((group, False), None)
+
+    def _sim_out(self, qk: Tensor, operand: Tensor) -> Tensor:
+        """A Q×M float32 view of the similarity buffer, grown when too small."""
+        q, m = qk.shape[-1], operand.shape[0]
+        buffer = self._sim_buffer
+        if buffer is None or buffer.numel() < q * m or buffer.device != qk.device:
+            buffer = self._sim_buffer = qk.new_empty(q * m, dtype=torch.float32)
+        return buffer[: q * m].view(q, m)
 
     def _read_dense(self, group: int, parts: list[Bucket], qk: Tensor, qe: Tensor | None) -> Tensor:
         sims = [similarity(p.key, p.shrinkage, qk, qe) for p in parts]  # M_part×Q each
@@ -122,6 +149,7 @@ class MemoryManager:
         k, s = key.flatten(1), shrinkage.flatten(1)
         e = selection.flatten(1) if selection is not None else None
         for group, value in values.items():
+            self._forget(group)
             self.work_mem.add(group, k, s, e, value.flatten(2))
             if self.work_mem.size(group) < self.max_mt_frames * hw:
                 continue
@@ -175,6 +203,8 @@ class MemoryManager:
         if self.hidden is not None:
             self.hidden = self.hidden[:, keep_slots] if keep_slots else None
         for group, rows in keep_rows.items():
+            if not rows:
+                self._forget(group)  # the keys of a group that stays are unchanged
             self.work_mem.remove_objects(group, rows)
             self.long_mem.remove_objects(group, rows)
 

@@ -14,6 +14,33 @@ import torch
 from torch import Tensor
 
 
+def memory_operand(mem_key: Tensor, mem_shrinkage: Tensor | None, selection: bool) -> Tensor:
+    """The memory side ``A`` of :func:`similarity` (``S = A @ B``), ``[*, M, 2CK+1]`` with a
+    query selection and ``[*, M, CK+1]`` without, in float32. It depends on the memory alone,
+    so a reader can keep it while the memory is unchanged."""
+    ck = mem_key.shape[-2]
+    mk = mem_key.float().transpose(-1, -2)  # [*, M, CK]
+    if selection:
+        ones = mk.new_ones((*mk.shape[:-1], 1))
+        a = torch.cat([2 * mk, -mk.pow(2), -ones], dim=-1)
+    else:
+        a = torch.cat([2 * mk, -mk.pow(2).sum(-1, keepdim=True)], dim=-1)
+    scale = 1 / math.sqrt(ck)
+    if mem_shrinkage is not None:
+        return a * (mem_shrinkage.float().transpose(-1, -2) * scale)
+    return a * scale
+
+
+def query_operand(query_key: Tensor, query_selection: Tensor | None) -> Tensor:
+    """The query side ``B`` of :func:`similarity`, ``[*, 2CK+1, Q]`` or ``[*, CK+1, Q]``."""
+    qk = query_key.float()
+    if query_selection is not None:
+        qe = query_selection.float()
+        b_sq = (qe * qk.pow(2)).sum(-2, keepdim=True)  # [*, 1, Q]
+        return torch.cat([qk * qe, qe, b_sq], dim=-2)
+    return torch.cat([qk, qk.new_ones((*qk.shape[:-2], 1, qk.shape[-1]))], dim=-2)
+
+
 def similarity(
     mem_key: Tensor,
     mem_shrinkage: Tensor | None,
@@ -25,30 +52,22 @@ def similarity(
     ``query_major``, the layout :func:`topk_affinity` wants).
 
     ``S_ij = −s_i · Σ_c e_cj (k_ci − q_cj)² / √CK``; without selection the per-query constant
-    ``|q_j|²`` is dropped: ``(2 k_i·q_j − |k_i|²) · s_i / √CK``. Computed in float32.
+    ``|q_j|²`` is dropped: ``(2 k_i·q_j − |k_i|²) · s_i / √CK``. Computed in float32 as one
+    matrix product, with the shrinkage and the scale folded into the memory side: about 3×
+    faster on CPUs than separate products and element-wise passes over M×Q.
     """
-    ck = mem_key.shape[-2]
-    mk = mem_key.float().transpose(-1, -2)  # [*, M, CK]
-    qk = query_key.float()
-    # One matrix product, S = A @ B, with the shrinkage and the scale folded into the memory
-    # side: about 3× faster on CPUs than separate products and element-wise passes over M×Q.
-    if query_selection is not None:
-        qe = query_selection.float()
-        ones = mk.new_ones((*mk.shape[:-1], 1))
-        a = torch.cat([2 * mk, -mk.pow(2), -ones], dim=-1)  # [*, M, 2CK+1]
-        b_sq = (qe * qk.pow(2)).sum(-2, keepdim=True)  # [*, 1, Q]
-        b = torch.cat([qk * qe, qe, b_sq], dim=-2)  # [*, 2CK+1, Q]
-    else:
-        a = torch.cat([2 * mk, -mk.pow(2).sum(-1, keepdim=True)], dim=-1)  # [*, M, CK+1]
-        b = torch.cat([qk, qk.new_ones((*qk.shape[:-2], 1, qk.shape[-1]))], dim=-2)
-    scale = 1 / math.sqrt(ck)
-    if mem_shrinkage is not None:
-        a = a * (mem_shrinkage.float().transpose(-1, -2) * scale)
-    else:
-        a = a * scale
+    a = memory_operand(mem_key, mem_shrinkage, query_selection is not None)
+    b = query_operand(query_key, query_selection)
     if query_major:
-        return b.transpose(-1, -2) @ a.transpose(-1, -2)
+        return similarity_qm(a, b)
     return a @ b
+
+
+def similarity_qm(mem_operand: Tensor, query_operand: Tensor, out: Tensor | None = None) -> Tensor:
+    """:func:`similarity` from its two operands, query-major ``[Q, M]``. ``out``, a float32
+    buffer of that shape, is written in place: on CPUs a fresh ``Q×M`` result costs a page
+    fault per 4 KiB, about a third of the product's time."""
+    return torch.matmul(query_operand.transpose(-1, -2), mem_operand.transpose(-1, -2), out=out)
 
 
 def topk_softmax(sim: Tensor, top_k: int | None) -> Tensor:
