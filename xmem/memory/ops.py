@@ -64,9 +64,8 @@ def similarity(
 
 
 def similarity_qm(mem_operand: Tensor, query_operand: Tensor, out: Tensor | None = None) -> Tensor:
-    """:func:`similarity` from its two operands, query-major ``[Q, M]``. ``out``, a float32
-    buffer of that shape, is written in place: on CPUs a fresh ``Q×M`` result costs a page
-    fault per 4 KiB, about a third of the product's time."""
+    """:func:`similarity` from its two operands, query-major ``[Q, M]``, written into ``out``
+    (a float32 tensor of that shape) when given."""
     return torch.matmul(query_operand.transpose(-1, -2), mem_operand.transpose(-1, -2), out=out)
 
 
