@@ -107,6 +107,21 @@ def test_tf32_is_scoped_and_restored() -> None:
         assert (matmul.fp32_precision, conv.fp32_precision) == before
 
 
+def test_tf32_on_a_torch_without_fp32_precision(monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch before 2.9 has only the allow_tf32 flags (the package supports torch ≥ 2.1)."""
+    from types import SimpleNamespace
+
+    matmul, cudnn = SimpleNamespace(allow_tf32=False), SimpleNamespace(allow_tf32=True)
+    monkeypatch.setattr(torch.backends.cuda, "matmul", matmul)
+    monkeypatch.setattr(torch.backends, "cudnn", cudnn)
+    with tf32(True, torch.device("cuda")):
+        assert matmul.allow_tf32 and cudnn.allow_tf32
+        with tf32(False, torch.device("cuda")):
+            assert not matmul.allow_tf32 and not cudnn.allow_tf32
+        assert matmul.allow_tf32
+    assert not matmul.allow_tf32 and cudnn.allow_tf32
+
+
 # -- xmem.track: decoding thread, read-back, same masks ----------------------------------
 
 

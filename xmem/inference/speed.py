@@ -117,19 +117,29 @@ def tf32(enabled: bool, device: torch.device) -> Iterator[None]:
     """TensorFloat-32 on (or off) for CUDA convolutions and matrix products, then restored.
 
     A context rather than a process-wide switch, so that two engines in one process (e.g. the
-    side-by-side benchmark) each get their own setting. No effect on the CPU.
+    side-by-side benchmark) each get their own setting. No effect on the CPU. Uses the
+    ``fp32_precision`` settings where torch has them (torch 2.9 raises when they are mixed
+    with the older ``allow_tf32`` flags), else the ``allow_tf32`` flags.
     """
     if device.type != "cuda":
         yield
         return
-    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv  # type: ignore[attr-defined]
-    saved = (matmul.fp32_precision, conv.fp32_precision)
-    mode = "tf32" if enabled else "ieee"
-    matmul.fp32_precision, conv.fp32_precision = mode, mode
+    flags: list[tuple[object, str]]
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):
+        flags = [(matmul, "fp32_precision"), (torch.backends.cudnn.conv, "fp32_precision")]  # type: ignore[attr-defined]
+        value: object = "tf32" if enabled else "ieee"
+    else:
+        flags = [(matmul, "allow_tf32"), (torch.backends.cudnn, "allow_tf32")]
+        value = enabled
+    saved = [getattr(owner, name) for owner, name in flags]
+    for owner, name in flags:
+        setattr(owner, name, value)
     try:
         yield
     finally:
-        matmul.fp32_precision, conv.fp32_precision = saved
+        for (owner, name), old in zip(flags, saved, strict=True):
+            setattr(owner, name, old)
 
 
 __all__ = ["CHANNELS_LAST", "COMPILE_MODES", "SpeedOptions", "prepare_network", "tf32"]
