@@ -118,8 +118,8 @@ def tf32(enabled: bool, device: torch.device) -> Iterator[None]:
 
     A context rather than a process-wide switch, so that two engines in one process (e.g. the
     side-by-side benchmark) each get their own setting. No effect on the CPU. Uses the
-    ``fp32_precision`` settings where torch has them (torch 2.9 raises when they are mixed
-    with the older ``allow_tf32`` flags), else the ``allow_tf32`` flags.
+    ``fp32_precision`` settings where torch has them (newer torch can raise when they are
+    mixed with the older ``allow_tf32`` flags), else the ``allow_tf32`` flags.
     """
     if device.type != "cuda":
         yield

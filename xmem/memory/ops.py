@@ -63,10 +63,10 @@ def similarity(
     return a @ b
 
 
-def similarity_qm(mem_operand: Tensor, query_operand: Tensor, out: Tensor | None = None) -> Tensor:
-    """:func:`similarity` from its two operands, query-major ``[Q, M]``, written into ``out``
-    (a float32 tensor of that shape) when given."""
-    return torch.matmul(query_operand.transpose(-1, -2), mem_operand.transpose(-1, -2), out=out)
+def similarity_qm(mem_side: Tensor, query_side: Tensor, out: Tensor | None = None) -> Tensor:
+    """:func:`similarity` from :func:`memory_operand` and :func:`query_operand`, query-major
+    ``[Q, M]``, written into ``out`` (a float32 tensor of that shape) when given."""
+    return torch.matmul(query_side.transpose(-1, -2), mem_side.transpose(-1, -2), out=out)
 
 
 def topk_softmax(sim: Tensor, top_k: int | None) -> Tensor:
