@@ -17,10 +17,12 @@ import argparse
 import json
 import logging
 import os
+import sys
 import tempfile
 import threading
 import time
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -53,7 +55,9 @@ def main() -> None:
     from xmem.eval.benchmark import random_network
     from xmem.eval.machine import current_rss_mb, machine_facts
     from xmem.integrations.supervisely.app import XMemTracking
-    from xmem.integrations.supervisely.emulator import SuperviselyEmulator, default_frame
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from sly_platform import SuperviselyEmulator, default_frame  # test support, not installed
 
     w, h, n = args.width, args.height, args.frames + 1
     side = min(w, h) // 4

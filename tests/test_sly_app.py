@@ -22,12 +22,12 @@ sly = pytest.importorskip("supervisely")
 
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
+from sly_platform import SuperviselyEmulator, default_frame  # noqa: E402
 from supervisely.geometry.bitmap import Bitmap  # noqa: E402
 from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
 
 from xmem.eval.machine import current_rss_mb  # noqa: E402
 from xmem.inference.tracker import FrameResult, ObjectMasks  # noqa: E402
-from xmem.integrations.supervisely.emulator import SuperviselyEmulator, default_frame  # noqa: E402
 
 H, W, FRAMES = 64, 96, 12
 VIDEO = 101

@@ -12,10 +12,7 @@ import requests
 
 supervisely = pytest.importorskip("supervisely")
 
-from xmem.integrations.supervisely.emulator import (  # noqa: E402
-    SuperviselyEmulator,
-    default_frame,
-)
+from sly_platform import SuperviselyEmulator, default_frame  # noqa: E402
 
 VIDEO_ID = 101
 FRAMES, WIDTH, HEIGHT = 60, 48, 32

@@ -17,7 +17,7 @@ import logging
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from functools import partial
 from itertools import chain
 from typing import Any, BinaryIO
@@ -31,8 +31,11 @@ from supervisely.imaging import image as sly_image
 from supervisely.nn.inference.inference_request import InferenceRequest
 from supervisely.nn.inference.tracking.mask_tracking import MaskTracking
 
-from xmem.integrations.supervisely.frames import video_frames
+from xmem.integrations.supervisely.device import DeviceSlots
+from xmem.integrations.supervisely.frames import FrameFeed, local_frames, video_frames
 from xmem.integrations.supervisely.geometry import parse_geometry
+from xmem.integrations.supervisely.keyframes import list_figures, select
+from xmem.integrations.supervisely.platform import CallPolicy, PlatformApi, TrackingStopped
 from xmem.integrations.supervisely.protocol import (
     FrameRange,
     RequestError,
@@ -43,9 +46,18 @@ from xmem.integrations.supervisely.protocol import (
     pick,
 )
 from xmem.integrations.supervisely.publish import Progress, Publisher, describe
-from xmem.integrations.supervisely.session import Engine, FrameFigures, Job, SourceObject, track_job
+from xmem.integrations.supervisely.session import (
+    Engine,
+    FrameFigures,
+    Job,
+    Keyframe,
+    SourceObject,
+    track_job,
+)
 
 logger = logging.getLogger(__name__)
+
+ERROR_POLICY = CallPolicy(attempts=3, backoff=0.5, budget=10.0)  # reporting a failure
 
 # endpoints whose body is the SDK's JSON envelope {"context": ..., "state": ...}
 JSON_ENDPOINTS = (
@@ -66,7 +78,16 @@ class XMemTracking(MaskTracking):
             ``functools.partial(xmem.track, network, size=480)``; called once per request.
         device: where ``engine`` runs ("cuda" or "cpu"), reported in the session info.
         model_name: reported in the session info.
-        max_concurrent: how many requests may use the device at once (others wait per frame).
+        weights: the checkpoint file loaded, reported in the session info.
+        precision: the engine's precision ("fp32", "fp16", "bf16"), reported likewise.
+        max_concurrent: how many requests may use the device at once; frames of concurrent
+            requests take turns first come, first served, and a request waiting for the
+            platform does not hold the device.
+        min_part: drop connected parts of a tracked object smaller than this fraction of its
+            largest part (specks); 0 keeps every part.
+        policy: time limits of the calls back to the platform (timeout, retries).
+        keyframes: give figures a person drew or corrected on other frames of the tracked
+            objects to the tracker (and never write over them).
         chunk: frames per bulk download (also how many decoded frames may wait).
         progress_interval: least seconds between progress notifications (the last one always
             goes). 0: one after every upload batch; the uploader batches the frames that wait
@@ -81,20 +102,32 @@ class XMemTracking(MaskTracking):
         device: str = "cpu",
         *,
         model_name: str = "XMem",
+        weights: str | None = None,
+        precision: str = "fp32",
         max_concurrent: int = 1,
         chunk: int = 16,
         progress_interval: float = 0.0,
+        min_part: float = 0.0,
+        policy: CallPolicy | None = None,
+        keyframes: bool = True,
         model_dir: str | None = None,
     ) -> None:
         if max_concurrent < 1 or chunk < 1:
             raise ValueError("max_concurrent and chunk must be at least 1")
+        if not 0 <= min_part <= 1:
+            raise ValueError("min_part must be a fraction in [0, 1]")
         self.engine = engine
         self.xmem_device = device
         self.model_name = model_name
+        self.weights = weights
+        self.precision = precision
         self.chunk = chunk
         self.progress_interval = progress_interval
+        self.min_part = min_part
+        self.policy = policy or CallPolicy()
+        self.use_keyframes = keyframes
         self.max_concurrent = max_concurrent
-        self.device_slots = threading.BoundedSemaphore(max_concurrent)
+        self.device_slots = DeviceSlots(max_concurrent)
         argv = sys.argv
         sys.argv = argv[:1]  # the SDK parses the command line for its own "deploy" mode
         try:
@@ -117,7 +150,10 @@ class XMemTracking(MaskTracking):
             {
                 "app_name": "XMem tracking",
                 "model": self.model_name,
+                "weights": self.weights,
                 "device": self.xmem_device,
+                "precision": self.precision,
+                "min_part": self.min_part,
                 "tracking_algorithms": ["xmem"],
                 "videos_support": True,
                 "async_video_inference_support": True,
@@ -147,15 +183,31 @@ class XMemTracking(MaskTracking):
             raise RequestError(400, f"the size of video {video_id} is unknown")
         session = pick(context, "sessionId", "session_id", default=None)
         direct = bool(context.get("useDirectProgressMessages")) and session is not None
+        frame_range = FrameRange.clipped(source, direction(context), frames, video.frames_count)
         return Job(
-            frames=FrameRange.clipped(source, direction(context), frames, video.frames_count),
+            frames=frame_range,
             objects=tuple(objects),
+            keyframes=self._keyframes(api, video, objects, frame_range),
             height=height,
             width=width,
             video_id=video_id,
             track_id=track_id,
             session_id=str(session) if direct else None,
         )
+
+    def _keyframes(
+        self, api: Api, video: Any, objects: list[SourceObject], frames: FrameRange
+    ) -> tuple[Keyframe, ...]:
+        """Figures a person made of these objects on other frames (none for anonymous
+        geometries, or when ``keyframes`` is off); a failed lookup only costs the guidance."""
+        if not self.use_keyframes or not any(o.object_id is not None for o in objects):
+            return ()
+        try:
+            figures = list_figures(api, video.dataset_id, video.id)
+        except Exception as error:
+            logger.warning("could not list the video's figures, tracking without them: %s", error)
+            return ()
+        return select(figures, objects, frames)
 
     def _legacy_job(self, api: Api, context: dict[str, Any]) -> Job:
         """``/track``: figures by id, fetched from the platform."""
@@ -237,6 +289,7 @@ class XMemTracking(MaskTracking):
     ) -> None:
         """A tracking-error notification (direct-mode action when a session is given)."""
         name, message = describe(error)
+        api = PlatformApi.around(api, ERROR_POLICY)  # never wait long to report
         try:
             if session_id is not None:
                 api.vid_ann_tool.set_direct_tracking_error(
@@ -249,13 +302,13 @@ class XMemTracking(MaskTracking):
 
     def _stream(
         self,
-        api: Api,
+        api: PlatformApi,
         job: Job,
         request: InferenceRequest,
         publish: Callable[[list[FrameFigures], Progress], None],
     ) -> None:
         """Track a job, handing each frame to ``publish`` while tracking goes on; progress
-        ends at its total, or on Stop at the work done."""
+        ends at its total, or on Stop at the work done (nothing queued is published)."""
         total = job.frames.count * len(job.objects)
         request.set_stage(InferenceRequest.Stage.INFERENCE, 0, total)
         progress = Progress(total, self._sender(api, job), request.done, self.progress_interval)
@@ -263,12 +316,17 @@ class XMemTracking(MaskTracking):
         def stopped() -> bool:
             return request.is_stopped() or progress.stop_requested.is_set()
 
-        publisher = Publisher(lambda frames: publish(frames, progress))
-        frames = video_frames(api, job.video_id, job.frames.indexes, self.chunk)
+        api.cancelled = stopped  # retries of the platform calls end on Stop too
+        publisher = Publisher(lambda frames: publish(frames, progress), stopped=stopped)
+        frames = video_frames(api, job.video_id, job.feed, self.chunk, stopped)
         try:
-            for frame in track_job(job, frames, self.engine, self.device_slots, stopped):
+            for frame in track_job(
+                job, frames, self.engine, self.device_slots, stopped, self.min_part
+            ):
                 publisher.put(frame)
             publisher.close(drain=not stopped())
+        except TrackingStopped:
+            publisher.close(drain=False)
         except BaseException as error:
             publisher.close(drain=False)
             self._notify_error(api, job.track_id, job.video_id, job.session_id, error)
@@ -278,7 +336,13 @@ class XMemTracking(MaskTracking):
         if stopped():
             request.stop()  # the request ends as "Cancelled"
             progress.cancel()
-            logger.info("tracking %s stopped at %d/%d", job.track_id, progress.current, total)
+            logger.info(
+                "tracking %s stopped at %d/%d (%d tracked frames not sent)",
+                job.track_id,
+                progress.current,
+                total,
+                publisher.dropped,
+            )
         else:
             progress.finish()
 
@@ -336,7 +400,7 @@ class XMemTracking(MaskTracking):
     def _collect(
         self,
         job: Job,
-        frames: Iterable[tuple[int, np.ndarray]],
+        frames: FrameFeed,
         request: InferenceRequest,
         one_per_object: bool,
     ) -> list[list[Any]]:
@@ -344,7 +408,8 @@ class XMemTracking(MaskTracking):
         total = job.frames.count * len(job.objects)
         request.set_stage(InferenceRequest.Stage.INFERENCE, 0, total)
         rows: list[list[Any]] = []
-        for frame in track_job(job, frames, self.engine, self.device_slots, request.is_stopped):
+        stopped = request.is_stopped
+        for frame in track_job(job, frames, self.engine, self.device_slots, stopped, self.min_part):
             if one_per_object:  # /track-api: one slot per input geometry, null when lost
                 rows.append([_largest(pieces) for pieces in frame.geometries])
             else:  # /track-api-files: every piece, in input order
@@ -356,6 +421,7 @@ class XMemTracking(MaskTracking):
 
     def track(self, api: Api, state: dict, context: dict) -> dict[str, Any]:
         """``/track``: figures are created on the video as frames are tracked."""
+        api = PlatformApi.around(api, self.policy)
         try:
             job = self._legacy_job(api, context)
             job.source_masks()
@@ -375,6 +441,7 @@ class XMemTracking(MaskTracking):
 
     def track_async(self, api: Api, state: dict, context: dict) -> dict[str, Any]:
         """``/track_async``: figures are queued for ``/pop_tracking_results``."""
+        api = PlatformApi.around(api, self.policy)
         job = self._async_job(api, context)
         job.source_masks()
 
@@ -400,11 +467,13 @@ class XMemTracking(MaskTracking):
     def track_api(self, api: Api, state: dict, context: dict) -> list[list[Any]]:  # type: ignore[override]
         """``/track-api``: one row per tracked frame, one ``{type, data}`` (or null) per input
         geometry, in input order; the geometry type of the input is kept."""
+        api = PlatformApi.around(api, self.policy)
         job = self._job(api, context, self._input_geometries(context), "auto")
         job.source_masks()
 
         def work(request: InferenceRequest) -> list[list[Any]]:
-            frames = video_frames(api, job.video_id, job.frames.indexes, self.chunk)
+            api.cancelled = request.is_stopped
+            frames = video_frames(api, job.video_id, job.feed, self.chunk, request.is_stopped)
             try:
                 return self._collect(job, frames, request, one_per_object=True)
             finally:
@@ -431,7 +500,9 @@ class XMemTracking(MaskTracking):
         job = Job(frame_range, tuple(objects), height, width)
         job.source_masks()  # a 400 now rather than an error in the worker
         return self._run_sync(
-            lambda request: self._collect(job, chain([first], decoded), request, False)
+            lambda request: self._collect(
+                job, local_frames(chain([first], decoded)), request, False
+            )
         )
 
     def _request_of(self, context: dict[str, Any]) -> InferenceRequest:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 from supervisely.geometry.bitmap import Bitmap
 from supervisely.geometry.geometry import Geometry
@@ -38,9 +39,26 @@ def rasterize(geometry: Geometry, height: int, width: int) -> np.ndarray:
     return mask.astype(bool)
 
 
-def trace(mask: np.ndarray, geometry_type: str) -> list[Geometry]:
+def drop_specks(mask: np.ndarray, min_part: float) -> np.ndarray:
+    """The mask without its connected parts (8-connected) smaller than ``min_part`` × the area
+    of its largest part; ``min_part`` 0 keeps everything."""
+    if min_part <= 0 or not mask.any():
+        return mask
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        mask.astype(np.uint8), connectivity=8
+    )
+    if count <= 2:  # background and one part
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.flatnonzero(areas >= min_part * areas.max()) + 1
+    return np.isin(labels, keep)
+
+
+def trace(mask: np.ndarray, geometry_type: str, min_part: float = 0.0) -> list[Geometry]:
     """Geometries of a binary mask in the input's type: one bitmap, or one polygon per
-    connected part (holes kept). Empty when the mask is empty."""
+    connected part (holes kept), without the parts smaller than ``min_part`` × the largest
+    (:func:`drop_specks`). Empty when the mask is empty."""
+    mask = drop_specks(mask, min_part)
     if not mask.any():
         return []
     bitmap = Bitmap(mask)

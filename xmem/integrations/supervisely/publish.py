@@ -2,8 +2,10 @@
 
 :class:`Publisher` runs the uploads (or queueing) in a background thread behind a bounded queue:
 tracking never waits for the network unless the network falls several frames behind, and memory
-stays bounded. :class:`Progress` counts frames × objects, only moves forward, is sent at most
-at most every ``interval`` seconds, and always ends at its total (or, on Stop, at what was done).
+stays bounded. Stop is checked before every batch, so once a Stop is seen (a notification's
+reply, ``/stop_tracking``) nothing that waits in the queue is published. :class:`Progress`
+counts frames × objects, only moves forward, is sent at most every ``interval`` seconds, and
+always ends at its total (or, on Stop, at what was done).
 """
 
 from __future__ import annotations
@@ -75,13 +77,20 @@ class Publisher:
     """Calls ``publish`` with batches of tracked frames in a background thread.
 
     ``put`` blocks while ``depth`` frames wait (back-pressure) and re-raises the worker's error;
-    ``close(drain=False)`` drops what is still queued (Stop: at most the batch in flight is sent).
+    ``close(drain=False)`` drops what is still queued. ``stopped`` is asked before every batch:
+    once it is true, nothing more is published (only a batch already being sent completes).
     """
 
     def __init__(
-        self, publish: Callable[[list[FrameFigures]], None], depth: int = 8, batch: int = 8
+        self,
+        publish: Callable[[list[FrameFigures]], None],
+        depth: int = 8,
+        batch: int = 8,
+        stopped: Callable[[], bool] = lambda: False,
     ) -> None:
         self._publish = publish
+        self._stopped = stopped
+        self.dropped = 0  # frames left unpublished because of a Stop
         self._queue: queue.Queue[FrameFigures | None] = queue.Queue(maxsize=depth)
         self._batch = batch
         self._drop = threading.Event()
@@ -120,8 +129,11 @@ class Publisher:
         try:
             while True:
                 first = self._queue.get()
-                if first is None or self._drop.is_set():
+                if first is None:
                     return
+                if self._drop.is_set():
+                    self.dropped += 1
+                    continue
                 items = [first]
                 end = False
                 while len(items) < self._batch:
@@ -133,7 +145,11 @@ class Publisher:
                         end = True
                         break
                     items.append(item)
-                self._publish(items)
+                if self._drop.is_set() or self._stopped():
+                    self.dropped += len(items)
+                    self._drop.set()  # drain until the end marker, publishing nothing
+                else:
+                    self._publish(items)
                 if end:
                     return
         except BaseException as error:  # re-raised in the tracking thread
@@ -151,5 +167,6 @@ def figure_count(frames: list[FrameFigures]) -> int:
 
 
 def describe(error: BaseException) -> tuple[str, str]:
-    """(type name, message) of an error, as tracking-error notifications carry it."""
-    return type(error).__name__, str(error) or repr(error)
+    """(name, message) of an error, as tracking-error notifications carry it: the type's name,
+    or its ``title`` when it has one for people."""
+    return getattr(error, "title", type(error).__name__), str(error) or repr(error)

@@ -2,20 +2,23 @@
 
 The request's objects are given to the engine as per-object masks (:class:`xmem.ObjectMasks`),
 so overlapping figures all keep their own object; results are traced back into each object's
-own geometry type. Device work is bounded by a semaphore shared by all requests.
+own geometry type, without specks. Figures a person drew or corrected (:class:`Keyframe`) are
+given to the engine on their frames, and no tracked figure is made there. The device is held
+only while a frame is computed: waiting for the platform happens outside the slot.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from supervisely.geometry.geometry import Geometry
 
 from xmem import FrameResult, ObjectMasks
+from xmem.integrations.supervisely.device import DeviceSlots
+from xmem.integrations.supervisely.frames import FrameFeed
 from xmem.integrations.supervisely.geometry import rasterize, trace
 from xmem.integrations.supervisely.protocol import FrameRange, RequestError
 
@@ -39,6 +42,16 @@ class SourceObject:
 
 
 @dataclass(frozen=True)
+class Keyframe:
+    """A person's figure of one of the job's objects on another frame (see ``keyframes``)."""
+
+    frame: int
+    position: int  # index of the object in ``Job.objects``
+    geometry: Geometry
+    figure_id: int | None = None
+
+
+@dataclass(frozen=True)
 class Job:
     """A checked request: what to track, on which frames, at which frame size."""
 
@@ -49,6 +62,34 @@ class Job:
     video_id: int | None = None
     track_id: str = "auto"
     session_id: str | None = None  # direct progress messages to this annotation-tool session
+    keyframes: tuple[Keyframe, ...] = field(default=())
+
+    @property
+    def references(self) -> list[int]:
+        """Frames of keyframes outside the tracked range (before the source in processing
+        order), nearest to the source last: they are read first, as extra memory."""
+        tracked = set(self.frames.indexes)
+        extra = {k.frame for k in self.keyframes if k.frame not in tracked}
+        return sorted(extra, key=lambda f: -abs(f - self.frames.source))
+
+    @property
+    def feed(self) -> list[int]:
+        """Every frame to read, in processing order: references, then source and range."""
+        return self.references + self.frames.indexes
+
+    def keyframe_masks(self) -> dict[int, ObjectMasks]:
+        """Frame → the keyframes' masks there, labelled like :func:`track_job`'s objects."""
+        by_frame: dict[int, dict[int, np.ndarray]] = {}
+        for k in self.keyframes:
+            mask = rasterize(k.geometry, self.height, self.width)
+            if not mask.any():
+                continue
+            masks = by_frame.setdefault(k.frame, {})
+            masks[k.position + 1] = masks.get(k.position + 1, False) | mask
+        return {
+            frame: ObjectMasks(tuple(masks), np.stack(list(masks.values())))
+            for frame, masks in by_frame.items()
+        }
 
     def source_masks(self) -> np.ndarray:
         """N×H×W bool masks of the objects; an object with no pixel in the frame is a 400."""
@@ -73,28 +114,49 @@ class FrameFigures:
 
 def track_job(
     job: Job,
-    frames: Iterable[tuple[int, np.ndarray]],
+    frames: FrameFeed,
     engine: Engine,
-    device: threading.Semaphore,
+    device: DeviceSlots,
     stopped: Callable[[], bool],
+    min_part: float = 0.0,
 ) -> Iterator[FrameFigures]:
-    """Track the job's objects through ``frames`` (source first, in processing order), yielding
-    each tracked frame as soon as it is computed. ``stopped`` is checked before every frame."""
+    """Track the job's objects through ``frames`` (``job.feed``, in processing order),
+    yielding each tracked frame as soon as it is computed. ``stopped`` is checked before
+    every frame; the device slot is taken only once the engine has the frame it needs.
+    Objects with a keyframe on a frame get no geometry there (the person's figure stays)."""
     masks = job.source_masks()
     labels = tuple(range(1, len(job.objects) + 1))  # engine ids: positions, whatever the ids
-    results = engine(frames, {job.frames.source: ObjectMasks(labels, masks)})
+    keyframes = job.keyframe_masks()
+    kept = {frame: set(given.ids) for frame, given in keyframes.items()}
+    annotations: dict[int, np.ndarray | ObjectMasks] = dict(keyframes)
+    annotations[job.frames.source] = ObjectMasks(labels, masks)
+    tracked = set(job.frames.indexes[1:])
+    results = engine(frames, annotations)
     del masks
+    computed = [0]  # results the engine gave
+
+    def engine_has_frames() -> bool:
+        # the engine reads ahead of its results (one frame to know the last, one on CUDA)
+        return frames.taken >= computed[0] + 3
+
     try:
         while not stopped():
+            frames.wait(engine_has_frames)
+            if stopped():
+                return
             with device:
                 result = next(results, None)
             if result is None:
                 return
-            if result.index == job.frames.source:
-                continue
-            per_object = []
+            computed[0] += 1
+            if result.index not in tracked:
+                continue  # the source frame, or a reference before it
+            per_object: list[list[Geometry]] = []
             for label, obj in zip(labels, job.objects, strict=True):
-                pieces = trace(result.mask == label, obj.geometry_type)
+                if label in kept.get(result.index, ()):
+                    per_object.append([])  # a person's figure is there
+                    continue
+                pieces = trace(result.mask == label, obj.geometry_type, min_part)
                 if not pieces:
                     logger.info("object %s is not visible on frame %d", obj.object_id, result.index)
                 per_object.append(pieces)

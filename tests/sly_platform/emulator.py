@@ -1,46 +1,39 @@
 """Loopback emulator of the Supervisely platform's public API (tests and benchmarks only).
 
 A tracking app built on the Supervisely SDK talks back to the platform through
-``POST {SERVER_ADDRESS}/public/api/v3/<method>`` calls (see
-``docs/supervisely-protocol.md``, sections 2 and 6). :class:`SuperviselyEmulator` answers the
-subset of those calls that the tracking paths use, so an app can be driven end to end through the
-real SDK client code without a platform:
+``POST {SERVER_ADDRESS}/public/api/v3/<method>`` calls (``docs/supervisely.md``, and the
+protocol notes). :class:`SuperviselyEmulator` answers those calls as strictly as the platform:
 
-* ``videos.info``, ``figures.info``: the videos and figures registered with :meth:`add_video` and
-  :meth:`add_figure`;
-* ``videos.bulk.download-frame`` (multipart) and ``videos.download-frame``: frames generated on
-  each request by the video's ``frame_fn`` (default :func:`default_frame`) and encoded as PNG or
-  JPEG, so nothing is cached and the emulator stays small even with 1080p videos;
+* ``videos.info``, ``figures.info``, ``figures.list`` (paged, with ``nnCreated``/``nnUpdated``):
+  the videos and figures registered with :meth:`~SuperviselyEmulator.add_video` and
+  :meth:`~SuperviselyEmulator.add_figure`, and the figures created since;
+* ``videos.bulk.download-frame`` (multipart) and ``videos.download-frame``: frames made on
+  each request by the video's ``frame_fn`` (a synthetic square, or real DAVIS frames);
 * ``videos.download``: always 404, so the SDK's whole-video cache path is skipped;
-* ``figures.bulk.add``, ``videos.notify-annotation-tool``, ``annotation-tool.run-action``: recorded
-  (see :meth:`created_figures`, :meth:`notifications`, :meth:`actions`); a notification can signal
-  "stopped" through :attr:`SuperviselyEmulator.stop_after`;
-* ``instance.version``.
+* ``figures.bulk.add``: checked (a known video, an object of that video, a frame inside it, a
+  geometry) and recorded with the labelling flags; ``videos.notify-annotation-tool`` (its reply
+  can say Stop, see ``stop_after``) and ``annotation-tool.run-action``: recorded;
+* ``tasks.info`` and ``tasks.data.get`` for the sessions of :meth:`~SuperviselyEmulator.add_task`
+  (production start), ``instance.version``.
 
-Every call is logged (:meth:`calls`) before :attr:`~SuperviselyEmulator.delay` and
-:attr:`~SuperviselyEmulator.fail` are applied. Errors are 4xx JSON bodies ``{"error", "details"}``
-(the SDK retries 5xx and a few other codes). The module deliberately does not import
-``supervisely``: the SDK is an optional extra.
+Faults are injected per method, from the n-th call, for n calls, per video
+(:meth:`~SuperviselyEmulator.inject`). Errors of the emulator itself are 500s, as a server
+fault; bad requests are 4xx. The module does not import ``supervisely``.
 """
 
 from __future__ import annotations
 
-import base64
 import copy
 import io
 import json
 import logging
-import math
 import os
-import socket
 import threading
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
@@ -48,13 +41,17 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image
 
-__all__ = ["Call", "SuperviselyEmulator", "default_frame"]
+from .faults import Fault
+from .figures import check_new_figure, geometry_area
+from .frames import default_frame
+from .http import HttpError, Response, Server, error_response, json_response
+
+__all__ = ["Call", "SuperviselyEmulator"]
 
 logger = logging.getLogger(__name__)
 
 FrameFn = Callable[[int, int], npt.NDArray[np.uint8]]
 
-_API_PREFIX = "/public/api/v3/"
 _NOTIFY_METHOD = "videos.notify-annotation-tool"
 _ACTION_METHOD = "annotation-tool.run-action"
 _FETCH_TYPE = "videos:fetch-figures-in-range"
@@ -63,7 +60,7 @@ _TIMESTAMP = "2024-01-01T00:00:00.000Z"
 _CONTENT_TYPES = {"png": "image/png", "jpeg": "image/jpeg"}
 
 
-@dataclass(frozen=True)
+@dataclass
 class Call:
     """One API call received by the emulator."""
 
@@ -71,56 +68,8 @@ class Call:
     body: Any  # parsed JSON request body (dict), or None
     api_key: str | None  # the x-api-key header
     time: float  # time.monotonic() when received
-
-
-def default_frame(video_id: int, index: int, width: int, height: int) -> npt.NDArray[np.uint8]:
-    """A deterministic RGB ``uint8`` frame of shape ``(height, width, 3)``.
-
-    The background is smooth (a per-channel horizontal wave plus a vertical one, with phases that
-    depend on ``video_id``, values in [0, 200]); on top of it a white (255) square of side
-    ``min(width, height) // 4`` has its top edge at row ``height // 3`` and its left edge at column
-    ``index % width``, wrapping around the right border (it moves 1 px per frame to the right).
-    """
-    if width <= 0 or height <= 0:
-        raise ValueError(f"frame size must be positive, got {width}x{height}")
-    seed = (int(video_id) * 2654435761) & 0xFFFFFFFF
-    phases = [((seed >> (8 * c)) & 0xFF) / 255.0 * 2.0 * math.pi for c in range(4)]
-    x = np.arange(width, dtype=np.float32) * np.float32(2.0 * math.pi / width)
-    y = np.arange(height, dtype=np.float32) * np.float32(2.0 * math.pi / height)
-    cols = np.empty((width, 3), dtype=np.float32)
-    for c in range(3):
-        cols[:, c] = 60.0 + 60.0 * np.cos(x * (c + 1) + phases[c])
-    rows = 40.0 + 40.0 * np.sin(y * 2.0 + phases[3])
-    # Two uint8 terms whose sum stays <= 200: one broadcast add over a 2-D (H, W*3) view.
-    cols_u8 = np.rint(cols).astype(np.uint8).reshape(1, width * 3)
-    rows_u8 = np.rint(rows).astype(np.uint8).reshape(height, 1)
-    out = np.empty((height, width, 3), dtype=np.uint8)
-    np.add(rows_u8, cols_u8, out=out.reshape(height, width * 3))
-    side = max(1, min(width, height) // 4)
-    top = height // 3
-    left = int(index) % width
-    right = left + side
-    out[top : top + side, left : min(right, width)] = 255
-    if right > width:
-        out[top : top + side, : right - width] = 255
-    return out
-
-
-class _HttpError(Exception):
-    """An error answered to the client as ``status`` with a JSON body."""
-
-    def __init__(self, status: int, message: str, details: Any = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.details = details
-
-
-@dataclass(frozen=True)
-class _Response:
-    status: int
-    content_type: str
-    body: bytes
+    status: int | None = None  # the answer's HTTP status, once answered
+    answered: float | None = None  # time.monotonic() when the answer was ready
 
 
 @dataclass(frozen=True)
@@ -132,168 +81,27 @@ class _Video:
     frame_fn: FrameFn
 
 
-def _json_response(status: int, obj: Any) -> _Response:
-    return _Response(status, "application/json", json.dumps(obj).encode("utf-8"))
-
-
-def _error_response(err: _HttpError) -> _Response:
-    return _json_response(err.status, {"error": err.message, "details": err.details})
-
-
 def _require_dict(body: Any, method: str) -> dict[str, Any]:
     if not isinstance(body, dict):
-        raise _HttpError(400, f"{method}: the request body must be a JSON object")
+        raise HttpError(400, f"{method}: the request body must be a JSON object")
     return body
 
 
 def _require_int(body: dict[str, Any], key: str, method: str) -> int:
     value = body.get(key)
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _HttpError(400, f"{method}: field {key!r} must be an integer", {key: value})
+        raise HttpError(400, f"{method}: field {key!r} must be an integer", {key: value})
     return value
-
-
-def _polygon_area(points: Any) -> float:
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    if len(pts) < 3:
-        return 0.0
-    x, y = pts[:, 0], pts[:, 1]
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
-
-
-def _bitmap_area(data: str) -> int:
-    img = Image.open(io.BytesIO(zlib.decompress(base64.b64decode(data))))
-    if "A" in img.getbands():
-        arr = np.asarray(img.getchannel("A"))
-    elif img.mode == "P":
-        arr = np.asarray(img)  # palette indices: 0 = background
-    else:
-        arr = np.asarray(img.convert("L"))
-    return int(np.count_nonzero(arr))
-
-
-def _geometry_area(geometry_type: str, geometry: dict[str, Any]) -> str | None:
-    """Best-effort area in pixels, as the string the platform returns; None when unreadable."""
-    try:
-        if geometry_type == "bitmap":
-            return str(_bitmap_area(geometry["bitmap"]["data"]))
-        if geometry_type == "polygon":
-            pts = geometry["points"]
-            area = _polygon_area(pts["exterior"])
-            area -= sum(_polygon_area(hole) for hole in pts.get("interior", []))
-            return str(int(round(max(area, 0.0))))
-        if geometry_type == "rectangle":
-            (left, top), (right, bottom) = geometry["points"]["exterior"]
-            return str(int((abs(right - left) + 1) * (abs(bottom - top) + 1)))
-        return "0"
-    except Exception:  # malformed geometry is allowed (tests may seed it on purpose)
-        logger.debug("cannot compute the area of a %s geometry", geometry_type, exc_info=True)
-        return None
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], emulator: SuperviselyEmulator) -> None:
-        self.emulator = emulator
-        self._conn_lock = threading.Lock()
-        self._connections: set[socket.socket] = set()
-        super().__init__(address, _Handler)
-
-    def track(self, conn: socket.socket) -> None:
-        with self._conn_lock:
-            self._connections.add(conn)
-
-    def untrack(self, conn: socket.socket) -> None:
-        with self._conn_lock:
-            self._connections.discard(conn)
-
-    def close_connections(self) -> None:
-        """Shut down every open (possibly idle keep-alive) connection, waking its thread."""
-        with self._conn_lock:
-            conns = list(self._connections)
-        for conn in conns:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Broken pipes and resets are expected when a client or stop() closes a connection.
-        logger.debug("error while serving %s", client_address, exc_info=True)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def setup(self) -> None:
-        super().setup()
-        self.server.track(self.connection)
-
-    def finish(self) -> None:
-        try:
-            super().finish()
-        finally:
-            self.server.untrack(self.connection)
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (base-class name)
-        logger.debug("%s - %s", self.address_string(), format % args)
-
-    def _read_body(self) -> bytes:
-        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16)
-                if size == 0:
-                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                        pass  # trailers
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            return b"".join(chunks)
-        length = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(length) if length > 0 else b""
-
-    def _send(self, response: _Response, head_only: bool = False) -> None:
-        self.send_response(response.status)
-        self.send_header("Content-Type", response.content_type)
-        self.send_header("Content-Length", str(len(response.body)))
-        self.end_headers()
-        if not head_only:
-            self.wfile.write(response.body)
-
-    def _not_found(self, head_only: bool = False) -> None:
-        self._read_body()
-        err = _HttpError(404, f"no route {self.command} {self.path}")
-        self._send(_error_response(err), head_only=head_only)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._not_found()
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._not_found(head_only=True)
-
-    do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_GET
-
-    def do_POST(self) -> None:  # noqa: N802
-        path = self.path.split("?", 1)[0]
-        method = path[len(_API_PREFIX) :] if path.startswith(_API_PREFIX) else ""
-        if not method or "/" in method:
-            self._not_found()
-            return
-        raw = self._read_body()
-        self._send(self.server.emulator._serve(method, raw, self.headers.get("x-api-key")))
 
 
 class SuperviselyEmulator:
     """A loopback HTTP server answering the Supervisely API calls of a tracking app.
 
     Use as a context manager (or :meth:`start` / :meth:`stop`) and point the SDK at
-    :attr:`address`. Register data with :meth:`add_video` and :meth:`add_figure`; steer the answers
-    with the :attr:`stop_after`, :attr:`delay` and :attr:`fail` attributes; inspect the traffic
-    with :meth:`calls`, :meth:`notifications`, :meth:`actions` and :meth:`created_figures`.
+    :attr:`address`. Register data with :meth:`add_video`, :meth:`add_figure` and
+    :meth:`add_task`; steer the answers with :meth:`inject` (or the :attr:`stop_after`,
+    :attr:`delay` and :attr:`fail` shortcuts); inspect the traffic with :meth:`calls`,
+    :meth:`notifications`, :meth:`actions` and :meth:`created_figures`.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, frame_format: str = "png") -> None:
@@ -311,6 +119,12 @@ class SuperviselyEmulator:
         self.delay: dict[str, float] = {}
         #: method -> HTTP status to answer with (after the call is logged).
         self.fail: dict[str, int] = {}
+        #: figures per page of ``figures.list``
+        self.page_size = 50
+        self._faults: list[Fault] = []
+        self._tasks: set[int] = set()
+        self._objects: dict[int, set[int]] = {}  # video -> object ids
+        self._stop_answered: float | None = None
         self._lock = threading.Lock()
         self._videos: dict[int, _Video] = {}
         self._figures: dict[int, dict[str, Any]] = {}
@@ -318,11 +132,11 @@ class SuperviselyEmulator:
         self._created: list[dict[str, Any]] = []
         self._next_figure_id = _FIRST_CREATED_ID
         self._fetch_notifications = 0
-        self._server: _Server | None = None
+        self._server: Server | None = None
         self._thread: threading.Thread | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._stopping = threading.Event()
-        self._handlers: dict[str, Callable[[Any], _Response]] = {
+        self._handlers: dict[str, Callable[[Any], Response]] = {
             "videos.info": self._videos_info,
             "figures.info": self._figures_info,
             "videos.bulk.download-frame": self._bulk_download_frame,
@@ -332,6 +146,9 @@ class SuperviselyEmulator:
             _NOTIFY_METHOD: self._notify,
             _ACTION_METHOD: self._run_action,
             "instance.version": self._instance_version,
+            "figures.list": self._figures_list,
+            "tasks.info": self._tasks_info,
+            "tasks.data.get": self._tasks_data_get,
         }
 
     # ------------------------------------------------------------------ lifecycle
@@ -341,7 +158,7 @@ class SuperviselyEmulator:
         if self._server is not None:
             raise RuntimeError("the emulator is already running")
         self._stopping = threading.Event()
-        server = _Server((self.host, self.port), self)
+        server = Server((self.host, self.port), self)
         self._executor = ThreadPoolExecutor(
             max_workers=max(1, min(8, os.cpu_count() or 1)), thread_name_prefix="sly-emu-encode"
         )
@@ -444,11 +261,14 @@ class SuperviselyEmulator:
         geometry_type: str,
         geometry: dict[str, Any],
         class_id: int = 7,
+        nn_created: bool = False,
+        nn_updated: bool = False,
     ) -> dict[str, Any]:
         """Register (or replace) a figure on a registered video; returns its full JSON.
 
         The JSON is what ``figures.info`` answers and what ``/track_async`` takes in
-        ``context.figures``.
+        ``context.figures``. ``nn_created``/``nn_updated``: the labelling status (both false:
+        drawn by a person; created true, updated false: a model's figure a person corrected).
         """
         with self._lock:
             video = self._videos.get(video_id)
@@ -468,16 +288,44 @@ class SuperviselyEmulator:
             "geometryMeta": {},
             "meta": {"frame": frame},
             "tags": [],
-            "area": _geometry_area(geometry_type, geometry),
+            "area": geometry_area(geometry_type, geometry),
             "priority": None,
-            "nnCreated": False,
-            "nnUpdated": False,
+            "nnCreated": nn_created,
+            "nnUpdated": nn_updated,
             "createdAt": _TIMESTAMP,
             "updatedAt": _TIMESTAMP,
         }
         with self._lock:
             self._figures[figure_id] = fig
+            self._objects.setdefault(video_id, set()).add(object_id)
         return copy.deepcopy(fig)
+
+    def add_object(self, video_id: int, object_id: int) -> None:
+        """Register an object of a video (``figures.bulk.add`` accepts only known objects)."""
+        with self._lock:
+            self._objects.setdefault(video_id, set()).add(object_id)
+
+    def add_task(self, task_id: int) -> None:
+        """Register an app session (``tasks.info``, ``tasks.data.get``; production start)."""
+        with self._lock:
+            self._tasks.add(task_id)
+
+    def inject(
+        self,
+        method: str,
+        status: int | None = None,
+        delay: float = 0.0,
+        first: int = 1,
+        count: int | None = None,
+        video: int | None = None,
+    ) -> Fault:
+        """Answer ``status`` (None: the real answer) after ``delay`` s to the calls of
+        ``method`` numbered ``first`` … (``count`` of them, None: all), only those about
+        ``video`` when given. Cleared by :meth:`reset`."""
+        fault = Fault(method, status, delay, first, count, video)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
 
     # ------------------------------------------------------------------ inspection
 
@@ -496,6 +344,10 @@ class SuperviselyEmulator:
         """Bodies of ``annotation-tool.run-action`` calls."""
         return [c.body for c in self.calls(_ACTION_METHOD) if isinstance(c.body, dict)]
 
+    def stop_answered(self) -> float | None:
+        """When (``time.monotonic()``) the first ``stopped: true`` reply was sent."""
+        return self._stop_answered
+
     def created_figures(self) -> list[dict[str, Any]]:
         """Every figure received by ``figures.bulk.add``, in order, with ``id`` and ``entityId``."""
         with self._lock:
@@ -513,10 +365,14 @@ class SuperviselyEmulator:
             self.stop_after = None
             self.delay.clear()
             self.fail.clear()
+            self._faults.clear()
+            self._stop_answered = None
 
     # ------------------------------------------------------------------ request handling
 
-    def _serve(self, method: str, raw: bytes, api_key: str | None) -> _Response:
+    def serve(self, method: str, raw: bytes, api_key: str | None) -> Response:
+        """Answer one API call: log it, apply the faults, then the method's handler. Errors of
+        the emulator itself are 500s, as a platform fault (the SDK retries those)."""
         received = time.monotonic()
         body: Any = None
         bad_json: Exception | None = None
@@ -525,40 +381,54 @@ class SuperviselyEmulator:
                 body = json.loads(raw)
             except ValueError as exc:
                 bad_json = exc
+        call = Call(method, body, api_key, received)
         with self._lock:
-            self._calls.append(Call(method, body, api_key, received))
+            self._calls.append(call)
+            faults = [f for f in self._faults if f.hit(method, body)]
         stopping = self._stopping
-        delay = self.delay.get(method)
+        delay = max([self.delay.get(method, 0.0)] + [f.delay for f in faults])
         if delay:
             stopping.wait(delay)
         status = self.fail.get(method)
+        status = next((f.status for f in faults if f.status is not None), status)
         if status is not None:
-            return _error_response(_HttpError(status, f"{method}: failure injected by the test"))
+            response = error_response(HttpError(status, f"{method}: failure injected by the test"))
+        else:
+            response = self._handle(method, body, bad_json)
+        call.status = response.status
+        call.answered = time.monotonic()
+        if method == _NOTIFY_METHOD and b'"stopped": true' in response.body:
+            with self._lock:
+                if self._stop_answered is None:
+                    self._stop_answered = call.answered
+        return response
+
+    def _handle(self, method: str, body: Any, bad_json: Exception | None) -> Response:
         try:
             if bad_json is not None:
-                raise _HttpError(400, f"{method}: invalid JSON body", str(bad_json))
+                raise HttpError(400, f"{method}: invalid JSON body", str(bad_json))
             handler = self._handlers.get(method)
             if handler is None:
-                raise _HttpError(404, f"unknown method {method!r}")
+                raise HttpError(404, f"unknown method {method!r}")
             return handler(body)
-        except _HttpError as err:
-            return _error_response(err)
-        except Exception as exc:  # a broken frame_fn etc.: 4xx, so the SDK does not retry
+        except HttpError as err:
+            return error_response(err)
+        except Exception as exc:  # a broken frame_fn etc.: a server fault
             logger.exception("emulator failure in %s", method)
-            return _error_response(_HttpError(400, f"{method}: emulator internal error", repr(exc)))
+            return error_response(HttpError(500, f"{method}: internal server error", repr(exc)))
 
     def _video(self, video_id: int) -> _Video:
         with self._lock:
             video = self._videos.get(video_id)
         if video is None:
-            raise _HttpError(404, f"video {video_id} not found", {"id": video_id})
+            raise HttpError(404, f"video {video_id} not found", {"id": video_id})
         return video
 
     def _encode_frame(self, video: _Video, video_id: int, index: int) -> bytes:
         frame = np.asarray(video.frame_fn(video_id, index))
         expected = (video.height, video.width, 3)
         if frame.shape != expected or frame.dtype != np.uint8:
-            raise _HttpError(
+            raise HttpError(
                 400,
                 f"frame_fn returned {frame.dtype} {frame.shape}, expected uint8 {expected}",
                 {"videoId": video_id, "frame": index},
@@ -577,34 +447,34 @@ class SuperviselyEmulator:
             if isinstance(f, bool) or not isinstance(f, int) or not 0 <= f < video.frames_count
         ]
         if bad:
-            raise _HttpError(
+            raise HttpError(
                 400,
                 f"{method}: frame index out of range [0, {video.frames_count})",
                 {"frames": bad},
             )
 
-    def _videos_info(self, body: Any) -> _Response:
+    def _videos_info(self, body: Any) -> Response:
         req = _require_dict(body, "videos.info")
         video = self._video(_require_int(req, "id", "videos.info"))
-        return _json_response(200, video.info)
+        return json_response(200, video.info)
 
-    def _figures_info(self, body: Any) -> _Response:
+    def _figures_info(self, body: Any) -> Response:
         req = _require_dict(body, "figures.info")
         figure_id = _require_int(req, "id", "figures.info")
         with self._lock:
             fig = self._figures.get(figure_id)
         if fig is None:
-            raise _HttpError(404, f"figure {figure_id} not found", {"id": figure_id})
-        return _json_response(200, fig)
+            raise HttpError(404, f"figure {figure_id} not found", {"id": figure_id})
+        return json_response(200, fig)
 
-    def _bulk_download_frame(self, body: Any) -> _Response:
+    def _bulk_download_frame(self, body: Any) -> Response:
         method = "videos.bulk.download-frame"
         req = _require_dict(body, method)
         video_id = _require_int(req, "videoId", method)
         video = self._video(video_id)
         frames = req.get("frames")
         if not isinstance(frames, list):
-            raise _HttpError(400, f"{method}: field 'frames' must be a list")
+            raise HttpError(400, f"{method}: field 'frames' must be a list")
         self._check_frames(video, frames, method)
         executor = self._executor
         if executor is not None and len(frames) > 1:
@@ -613,13 +483,13 @@ class SuperviselyEmulator:
             encoded = [self._encode_frame(video, video_id, i) for i in frames]
         boundary = f"xmem-emulator-{uuid.uuid4().hex}"
         content_type = _CONTENT_TYPES[self.frame_format]
-        return _Response(
+        return Response(
             200,
             f"multipart/form-data; boundary={boundary}",
             b"".join(_multipart_parts(boundary, content_type, frames, encoded)),
         )
 
-    def _download_frame(self, body: Any) -> _Response:
+    def _download_frame(self, body: Any) -> Response:
         method = "videos.download-frame"
         req = _require_dict(body, method)
         video_id = _require_int(req, "videoId", method)
@@ -627,31 +497,81 @@ class SuperviselyEmulator:
         index = _require_int(req, "frame", method)
         self._check_frames(video, [index], method)
         data = self._encode_frame(video, video_id, index)
-        return _Response(200, _CONTENT_TYPES[self.frame_format], data)
+        return Response(200, _CONTENT_TYPES[self.frame_format], data)
 
-    def _video_download(self, body: Any) -> _Response:
+    def _video_download(self, body: Any) -> Response:
         video_id = body.get("id") if isinstance(body, dict) else None
-        raise _HttpError(404, "video file download is not emulated", {"id": video_id})
+        raise HttpError(404, "video file download is not emulated", {"id": video_id})
 
-    def _figures_bulk_add(self, body: Any) -> _Response:
+    def _figures_bulk_add(self, body: Any) -> Response:
         method = "figures.bulk.add"
         req = _require_dict(body, method)
+        video = self._video(_require_int(req, "entityId", method))
         figures = req.get("figures")
-        if not isinstance(figures, list) or not all(isinstance(f, dict) for f in figures):
-            raise _HttpError(400, f"{method}: field 'figures' must be a list of objects")
-        ids = []
+        if not isinstance(figures, list) or not figures:
+            raise HttpError(400, f"{method}: field 'figures' must be a non-empty list")
         with self._lock:
-            for fig in figures:
-                created = dict(fig)
-                created["id"] = self._next_figure_id
-                if "entityId" in req:
-                    created["entityId"] = req["entityId"]
+            objects = set(self._objects.get(video.info["id"], ()))
+        checked = [
+            check_new_figure(i, f, video.frames_count, objects) for i, f in enumerate(figures)
+        ]
+        ids = []
+        with self._lock:  # all or nothing, as one platform transaction
+            for fig in checked:
+                created = copy.deepcopy(fig)
+                created.update(
+                    id=self._next_figure_id,
+                    entityId=video.info["id"],
+                    nnCreated=bool(fig.get("nnCreated", False)),
+                    nnUpdated=bool(fig.get("nnUpdated", False)),
+                )
                 self._next_figure_id += 1
                 self._created.append(created)
+                self._figures[created["id"]] = created
                 ids.append({"id": created["id"]})
-        return _json_response(200, ids)
+        return json_response(200, ids)
 
-    def _notify(self, body: Any) -> _Response:
+    def _figures_list(self, body: Any) -> Response:
+        method = "figures.list"
+        req = _require_dict(body, method)
+        _require_int(req, "datasetId", method)
+        entities: list[int] | None = None
+        for item in req.get("filter") or []:
+            if isinstance(item, dict) and item.get("field") == "entityId":
+                entities = [int(v) for v in item.get("value", [])]
+        fields = req.get("fields")
+        with self._lock:
+            found = [
+                f
+                for f in self._figures.values()
+                if f.get("datasetId", 1) == req["datasetId"] or "datasetId" not in f
+                if entities is None or f.get("entityId") in entities
+            ]
+        if isinstance(fields, list):
+            found = [{k: v for k, v in f.items() if k in fields or k == "id"} for f in found]
+        size = max(1, self.page_size)
+        pages = max(1, -(-len(found) // size))
+        page = req.get("page", 1)
+        page = page if isinstance(page, int) and 1 <= page <= pages else 1
+        entities_page = copy.deepcopy(found[(page - 1) * size : page * size])
+        reply = {"total": len(found), "perPage": size, "pagesCount": pages}
+        return json_response(200, {**reply, "entities": entities_page})
+
+    def _tasks_info(self, body: Any) -> Response:
+        task_id = _require_int(_require_dict(body, "tasks.info"), "id", "tasks.info")
+        if task_id not in self._tasks:
+            raise HttpError(404, f"task {task_id} not found", {"id": task_id})
+        return json_response(200, {"id": task_id, "status": "started", "meta": {}})
+
+    def _tasks_data_get(self, body: Any) -> Response:
+        req = _require_dict(body, "tasks.data.get")
+        task_id = _require_int(req, "taskId", "tasks.data.get")
+        if task_id not in self._tasks:
+            raise HttpError(404, f"task {task_id} not found", {"id": task_id})
+        fields = req.get("fields") if isinstance(req.get("fields"), list) else []
+        return json_response(200, {"result": {str(f): None for f in fields}})
+
+    def _notify(self, body: Any) -> Response:
         req = _require_dict(body, _NOTIFY_METHOD)
         stopped = False
         if req.get("type") == _FETCH_TYPE:
@@ -660,13 +580,13 @@ class SuperviselyEmulator:
                 count = self._fetch_notifications
             stop_after = self.stop_after
             stopped = stop_after is not None and count >= stop_after
-        return _json_response(200, {"stopped": stopped})
+        return json_response(200, {"stopped": stopped})
 
-    def _run_action(self, body: Any) -> _Response:
-        return _json_response(200, {})
+    def _run_action(self, body: Any) -> Response:
+        return json_response(200, {})
 
-    def _instance_version(self, body: Any) -> _Response:
-        return _json_response(200, {"version": "6.99.0"})
+    def _instance_version(self, body: Any) -> Response:
+        return json_response(200, {"version": "6.99.0"})
 
 
 def _multipart_parts(
