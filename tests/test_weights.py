@@ -155,7 +155,13 @@ def leftovers(root: Path) -> list[str]:
 
 def test_table_has_the_official_weights() -> None:
     assert w.DEFAULT_WEIGHTS == "XMem"
-    assert list(w.WEIGHTS) == ["XMem", "XMem-s012", "XMem-s2", "XMem-no-sensory", "xmem-compact"]
+    assert list(w.WEIGHTS)[:5] == [
+        "XMem",
+        "XMem-s012",
+        "XMem-s2",
+        "XMem-no-sensory",
+        "xmem-compact",
+    ]
     assert w.WEIGHTS["xmem-compact"].bundled and w.BUNDLED_DEFAULT == "xmem-compact"
     for name, info in w.WEIGHTS.items():
         if info.bundled:
@@ -476,3 +482,50 @@ def test_bundled_weights_by_name_are_never_downloaded(bundle: Path) -> None:
 def test_missing_bundle_is_a_clear_error(cache: Path) -> None:
     with pytest.raises(XMemError, match="reinstall"):
         w.resolve_weights("xmem-compact")
+
+
+# -- each model's processing size ----------------------------------------------------------------
+
+
+def test_table_weights_carry_their_processing_size(bundle: Path, cache: Path) -> None:
+    assert w.WEIGHTS["XMem"].process_size == 480
+    compact = w.WEIGHTS["xmem-compact"]
+    assert w.from_pretrained("xmem-compact").default_size == compact.process_size == 240
+    assert w.from_pretrained(bundle / "xmem-compact.pth").default_size == 240  # same file
+    assert w.weights_process_size("xmem-compact") == 240
+    other = cache.parent / "mine.pth"
+    other.write_bytes((bundle / "xmem-compact.pth").read_bytes())
+    assert w.from_pretrained(other).default_size == 480  # outside the table: the paper's
+    assert w.weights_process_size(other) == 480
+
+
+def test_track_uses_the_network_size_unless_given(bundle: Path) -> None:
+    import numpy as np
+
+    from xmem import track
+
+    net = w.from_pretrained("xmem-compact")
+    frames = [np.random.default_rng(i).integers(0, 255, (96, 128, 3), np.uint8) for i in range(3)]
+    first = np.zeros((96, 128), np.uint8)
+    first[30:60, 40:90] = 1
+
+    def probs(**kwargs: object) -> list[np.ndarray]:
+        results = track(net, frames, {0: first}, return_prob=True, **kwargs)  # type: ignore[arg-type]
+        return [r.prob.numpy() for r in results if r.prob is not None]
+
+    net.default_size = 32
+    by_default = probs()
+    assert all(np.array_equal(a, b) for a, b in zip(by_default, probs(size=32), strict=True))
+    assert not all(np.array_equal(a, b) for a, b in zip(by_default, probs(size=64), strict=True))
+    with pytest.raises(ValueError, match="size must be positive"):
+        probs(size=0)
+
+
+def test_cli_list_shows_each_processing_size(
+    cli: Callable[[list[str]], int], cache: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli(["weights", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["NAME", "CACHED", "SIZE"]
+    assert any(line.split()[:3] == ["xmem-compact", "no", "240"] for line in lines)
+    assert any(line.split()[:4] == ["*", "XMem", "no", "480"] for line in lines)

@@ -24,6 +24,7 @@ from xmem.eval.distributed import Worker
 from xmem.eval.machine import machine_facts, peak_rss_mb
 from xmem.eval.report import format_report, summarize, write_report
 from xmem.eval.runner import Predictor, copy_first_predictor, evaluate_sequences, xmem_predictor
+from xmem.model.weights import resolve_weights, weights_process_size
 
 logger = logging.getLogger(__name__)
 
@@ -93,10 +94,10 @@ def _settings(
         "split": args.split,
         "method": "predictions" if args.predictions else args.method,
         "predictions": str(args.predictions) if args.predictions else None,
-        "weights": (args.weights or "XMem") if tracking else None,
+        "weights": str(resolve_weights(args.weights, download_missing=False)) if tracking else None,
         "device": str(device),
         "precision": args.precision if tracking else None,
-        "size": args.size if tracking else None,
+        "size": (args.size or weights_process_size(args.weights)) if tracking else None,
         "inference": dataclasses.asdict(inference_config(args)) if tracking else None,
         "exclude_void": args.exclude_void,
         "workers": workers,

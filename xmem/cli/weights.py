@@ -54,17 +54,20 @@ def _no_action(args: argparse.Namespace) -> int:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    """Print a table: name (default marked), cached yes/no, path, description."""
-    rows = [("NAME", "CACHED", "PATH", "DESCRIPTION")]
+    """Print a table: name (default marked), cached yes/no, default processing size (shorter
+    side, used unless --size is given), path, description."""
+    rows = [("NAME", "CACHED", "SIZE", "PATH", "DESCRIPTION")]
     for info, path in list_weights():
         mark = "* " if info.name == DEFAULT_WEIGHTS else "  "
         have = ("bundled" if info.bundled else "yes") if path else "no"
-        rows.append((mark + info.name, have, str(path or "-"), info.description))
+        size = str(info.process_size)
+        rows.append((mark + info.name, have, size, str(path or "-"), info.description))
     rows[0] = ("  " + rows[0][0],) + rows[0][1:]
-    widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(3)), row[3]]) for row in rows]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = ["  ".join([*(row[i].ljust(widths[i]) for i in range(4)), row[4]]) for row in rows]
     lines.append(
-        f"(* = default when cached, else {BUNDLED_DEFAULT} (bundled))  cache: {cache_dir()}"
+        f"(* = default when cached, else {BUNDLED_DEFAULT} (bundled); SIZE: shorter side "
+        f"processed unless --size is given)  cache: {cache_dir()}"
     )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -39,7 +39,7 @@ from xmem.inference.config import InferenceConfig
 from xmem.inference.image import processing_size
 from xmem.inference.speed import SpeedOptions
 from xmem.inference.timing import STAGES, StageTimer, stage
-from xmem.inference.tracker import track
+from xmem.inference.tracker import resolve_size, track
 from xmem.io.masks import default_palette
 from xmem.io.output import atomic_output_file
 from xmem.io.video import VideoSource
@@ -256,7 +256,7 @@ def run_benchmark(
     height: int,
     width: int,
     objects: int,
-    size: int = 480,
+    size: int | None = None,
     config: InferenceConfig | None = None,
     precision: str = "fp32",
     warmup: int = 5,
@@ -274,7 +274,8 @@ def run_benchmark(
         network: the network (eval mode) on the device to measure.
         frames, height, width, objects: the synthetic video (height and width even, ≥ 16;
             1..255 objects, all given on the first frame).
-        size: processing size of the shorter side, as :func:`xmem.track`; -1: original.
+        size: processing size of the shorter side, as :func:`xmem.track`; -1: original;
+            None: the network's ``default_size``.
         config, precision: inference options, as :func:`xmem.track`.
         warmup: frames left out of the steady-state figures (fps, ms per stage).
         seed: of the synthetic video.
@@ -296,8 +297,7 @@ def run_benchmark(
         raise ValueError(f"objects must be in 1..{MAX_OBJECTS}, got {objects}")
     if height < 16 or width < 16 or height % 2 or width % 2:
         raise ValueError(f"height and width must be even and at least 16, got {width}×{height}")
-    if size == 0 or size < -1:
-        raise ValueError(f"size must be positive, or -1 to keep the original, got {size}")
+    size = resolve_size(network, size)
     if warmup < 0:
         raise ValueError(f"warmup must be at least 0, got {warmup}")
     config = config or InferenceConfig()

@@ -48,7 +48,7 @@ def given_annotations(seq: EvalSequence) -> dict[int, np.ndarray]:
 def xmem_predictor(
     network: XMem,
     config: InferenceConfig | None = None,
-    size: int = 480,
+    size: int | None = None,
     precision: str = "fp32",
     speed: SpeedOptions | None = None,
 ) -> Predictor:

@@ -205,6 +205,15 @@ class _Readback:
         return FrameResult(self.index, self.ids.numpy(), self.object_ids, self.prob)
 
 
+def resolve_size(network: XMem, size: int | None) -> int:
+    """``size``, or the network's own default when None; checked (ValueError)."""
+    if size is None:
+        size = int(getattr(network, "default_size", 480))
+    if size == 0 or size < -1:
+        raise ValueError(f"size must be positive, or -1 to keep the original, got {size}")
+    return size
+
+
 @torch.inference_mode()
 def track(
     network: XMem,
@@ -212,7 +221,7 @@ def track(
     annotations: Mapping[int, Annotation],
     *,
     config: InferenceConfig | None = None,
-    size: int = 480,
+    size: int | None = None,
     reverse: bool = False,
     precision: str = "fp32",
     return_prob: bool = False,
@@ -232,8 +241,10 @@ def track(
             frame starts tracking; a later one adds new objects
             or corrects the objects it contains (the others keep their prediction).
         config: inference options (paper defaults).
-        size: processing size of the shorter side; ``-1`` keeps the original resolution.
-            Masks and probabilities are always returned at the frame's resolution.
+        size: processing size of the shorter side; ``-1`` keeps the original resolution;
+            None: the network's ``default_size`` (each pretrained model's own, 480 for the
+            official weights). Masks and probabilities are always returned at the frame's
+            resolution.
         reverse: process from the last frame to the first (backward propagation).
         precision: "fp32", "fp16" or "bf16".
         return_prob: also return the probabilities of every frame.
@@ -245,8 +256,7 @@ def track(
 
     Frames before the first annotation (in processing order) yield empty masks.
     """
-    if size == 0 or size < -1:
-        raise ValueError(f"size must be positive, or -1 to keep the original, got {size}")
+    size = resolve_size(network, size)
     speed = speed or SpeedOptions()
     core = InferenceCore(network, config, precision=precision, timer=timer, speed=speed)
     pairs, source = _frame_pairs(frames, reverse)  # before any file: checks above

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from xmem.errors import XMemError
+from xmem.model import efficientnet
 from xmem.model.network import ModelConfig, XMem
 from xmem.model.resnet import ARCHITECTURES, Bottleneck
 
@@ -26,7 +27,6 @@ _PREFIXES = ("module.", "_orig_mod.")
 _CONTAINER_KEYS = ("network", "state_dict", "model")
 _REQUIRED = (
     "key_proj.key_proj.weight",
-    "value_encoder.conv1.weight",
     "value_encoder.fuser.block2.conv2.weight",
     "decoder.fuser.block2.conv2.weight",
     "decoder.up_16_8.out_conv.conv2.weight",
@@ -56,7 +56,13 @@ def convert_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 def _backbone(state_dict: Mapping[str, Tensor], prefix: str, first_stage: str) -> str:
-    """Name the ResNet of an encoder from its keys (block type, depth, width)."""
+    """Name the trunk of an encoder from its keys (EfficientNet-Lite variant, or the ResNet's
+    block type, depth and width). A value encoder's Lite trunk is under ``trunk.``."""
+    lite = efficientnet.identify(state_dict, prefix) or efficientnet.identify(
+        state_dict, prefix + "trunk."
+    )
+    if lite is not None:
+        return lite
     pattern = re.compile(rf"^{re.escape(prefix)}layer3\.(\d+)\.")
     blocks = len({int(m.group(1)) for k in state_dict if (m := pattern.match(k))})
     bottleneck = f"{prefix}{first_stage}.0.conv3.weight" in state_dict

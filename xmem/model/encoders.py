@@ -5,8 +5,24 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from xmem.model import efficientnet
+from xmem.model.efficientnet import LiteTrunk
 from xmem.model.modules import FeatureFusionBlock, HiddenReinforcer
-from xmem.model.resnet import resnet_stages, stage_channels, stem_width
+from xmem.model.resnet import ARCHITECTURES, resnet_stages, stage_channels, stem_width
+
+BACKBONES = (*ARCHITECTURES, *efficientnet.LITE_VARIANTS)
+
+
+def level_channels(arch: str) -> tuple[int, int, int]:
+    """Output channels of a backbone at strides 4, 8, 16 (ResNet or EfficientNet-Lite)."""
+    if arch in efficientnet.LITE_VARIANTS:
+        return efficientnet.level_channels(arch)
+    return stage_channels(arch)
+
+
+def make_key_encoder(arch: str) -> nn.Module:
+    """The key encoder's trunk: image B×3×H×W → (f16, f8, f4)."""
+    return LiteTrunk(arch) if arch in efficientnet.LITE_VARIANTS else KeyEncoder(arch)
 
 
 class KeyEncoder(nn.Module):
@@ -52,21 +68,26 @@ class KeyProjection(nn.Module):
 class ValueEncoder(nn.Module):
     """Encodes (image, object mask, other objects' mask) into a value per object.
 
-    Input channels are image (3), mask, others; the stem order is conv → bn → maxpool → relu,
-    as in the official network.
+    Input channels are image (3), mask, others. ResNet trunks keep the official names at the
+    top level (stem order conv → bn → maxpool → relu, as in the official network); an
+    EfficientNet-Lite trunk is ``trunk``.
     """
 
     def __init__(
         self, image_dim: int, value_dim: int, hidden_dim: int, arch: str = "resnet18"
     ) -> None:
         super().__init__()
-        w = stem_width(arch)
-        self.conv1 = nn.Conv2d(5, w, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(w)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1, self.layer2, self.layer3 = resnet_stages(arch)
-        self.fuser = FeatureFusionBlock(image_dim, stage_channels(arch)[2], value_dim, value_dim)
+        self.trunk: LiteTrunk | None = None
+        if arch in efficientnet.LITE_VARIANTS:
+            self.trunk = LiteTrunk(arch, in_channels=5)
+        else:
+            w = stem_width(arch)
+            self.conv1 = nn.Conv2d(5, w, kernel_size=7, stride=2, padding=3, bias=False)
+            self.bn1 = nn.BatchNorm2d(w)
+            self.relu = nn.ReLU(inplace=True)
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            self.layer1, self.layer2, self.layer3 = resnet_stages(arch)
+        self.fuser = FeatureFusionBlock(image_dim, level_channels(arch)[2], value_dim, value_dim)
         self.hidden_reinforce = HiddenReinforcer(value_dim, hidden_dim) if hidden_dim > 0 else None
 
     def forward(
@@ -82,8 +103,11 @@ class ValueEncoder(nn.Module):
         b, n = masks.shape[:2]
         image = image.unsqueeze(1).expand(-1, n, -1, -1, -1)
         g = torch.cat([image, masks.unsqueeze(2), others.unsqueeze(2)], dim=2).flatten(0, 1)
-        g = self.relu(self.maxpool(self.bn1(self.conv1(g))))
-        g = self.layer3(self.layer2(self.layer1(g)))
+        if self.trunk is not None:
+            g = self.trunk(g)[0]
+        else:
+            g = self.relu(self.maxpool(self.bn1(self.conv1(g))))
+            g = self.layer3(self.layer2(self.layer1(g)))
         g = self.fuser(image_f16, g.view(b, n, *g.shape[1:]))
         if deep_update and self.hidden_reinforce is not None:
             assert hidden is not None, "a deep update needs the current hidden state"

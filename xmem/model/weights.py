@@ -58,6 +58,7 @@ class WeightInfo:
     sha256: str | None = None
     size: int | None = None
     bundled: bool = False  # shipped in BUNDLED_DIR, never downloaded
+    process_size: int = 480  # default shorter side to process at (track, eval, serve, API)
 
 
 def _official(name: str, description: str) -> WeightInfo:
@@ -88,12 +89,13 @@ WEIGHTS: dict[str, WeightInfo] = {
             "XMem without sensory memory",
         ),
         WeightInfo(
-            name=BUNDLED_DEFAULT,
+            name="xmem-compact",
             url="",
-            filename=f"{BUNDLED_DEFAULT}.pth",
-            description="compact model trained by this project, ships with the package "
-            "(docs/model-card.md)",
+            filename="xmem-compact.pth",
+            description="compact model trained from scratch by this project, ships with the "
+            "package (docs/model-card.md)",
             bundled=True,
+            process_size=240,
         ),
     )
 }
@@ -342,13 +344,38 @@ def resolve_weights(name_or_path: str | Path | None, download_missing: bool = Tr
     )
 
 
+def table_entry(path: Path) -> WeightInfo | None:
+    """The table entry whose cached or bundled file ``path`` is, or None."""
+    for info in WEIGHTS.values():
+        candidate = cached_path(info)
+        if candidate.is_file() and candidate.samefile(path):
+            return info
+    return None
+
+
+def weights_process_size(name_or_path: str | Path | None) -> int:
+    """The processing size the weights ``name_or_path`` run at by default (480 outside the
+    table), without loading them."""
+    info = table_entry(resolve_weights(name_or_path, download_missing=False))
+    return info.process_size if info is not None else XMem.default_size
+
+
 def from_pretrained(
     name_or_path: str | Path | None = None,
     device: str | torch.device = "cpu",
     download_missing: bool = True,
 ) -> XMem:
-    """A network with pretrained weights (eval mode), by name (downloaded on demand) or path."""
-    return load_network(resolve_weights(name_or_path, download_missing), device)
+    """A network with pretrained weights (eval mode), by name (downloaded on demand) or path.
+
+    Weights of the table get their processing size as ``network.default_size``; any other
+    checkpoint keeps the paper's 480.
+    """
+    path = resolve_weights(name_or_path, download_missing)
+    network = load_network(path, device)
+    info = table_entry(path)
+    if info is not None:
+        network.default_size = info.process_size
+    return network
 
 
 def list_weights() -> list[tuple[WeightInfo, Path | None]]:
@@ -372,6 +399,8 @@ __all__ = [
     "from_pretrained",
     "list_weights",
     "resolve_weights",
+    "table_entry",
+    "weights_process_size",
     "weight_info",
     "weights_url",
 ]

@@ -26,6 +26,10 @@ class StageConfig:
     split: str | None = None
     model: str = "xmem"  # architecture (MODELS) when not starting from weights
     init: str | None = None  # weights to start from (name or path), e.g. the previous stage
+    init_backbone: str | None = None  # "imagenet": encoder trunks from their package's weights
+    freeze_backbone_bn: bool = False  # encoder trunks' batch norms keep their statistics
+    frozen_blocks: int = 0  # Lite trunks: the first N blocks (and the key encoder's stem) fixed
+    channels_last: bool = False  # channels-last memory format (faster convolutions on CPU)
     iterations: int = 150_000
     batch_size: int = 8
     lr: float = 1e-5
@@ -58,6 +62,12 @@ class StageConfig:
             raise XMemError(f"unknown stage {self.stage!r}; choose from {', '.join(STAGES)}")
         if self.stage != "synthetic" and not self.data:
             raise XMemError(f"the {self.stage} stage needs a dataset (--data)")
+        if self.init_backbone not in (None, "imagenet"):
+            raise XMemError(f"--init-backbone must be 'imagenet', got {self.init_backbone!r}")
+        if self.init_backbone is not None and self.init is not None:
+            raise XMemError("--init-backbone starts a new model; it cannot be used with --init")
+        if self.frozen_blocks < 0:
+            raise XMemError("--frozen-blocks must be at least 0")
         if self.init is None and self.model not in MODELS:
             raise XMemError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
         for name in ("iterations", "batch_size", "num_frames", "crop", "max_objects"):

@@ -23,7 +23,13 @@ from tqdm.std import tqdm
 from xmem.eval import distributed
 from xmem.eval.distributed import Worker
 from xmem.io.output import atomic_output_file
-from xmem.model.network import MODELS, XMem
+from xmem.model.network import (
+    MODELS,
+    XMem,
+    backbone_batchnorms,
+    freeze_early_blocks,
+    init_imagenet_backbones,
+)
 from xmem.train.config import StageConfig
 from xmem.train.forward import ClipOutput, clip_forward
 from xmem.train.loss import bootstrap_fraction, bootstrapped_ce, class_target, dice_loss
@@ -50,6 +56,13 @@ class ClipModel(nn.Module):
         return clip_forward(
             self.network, rgb, masks, valid, generator, c.num_ref, c.deep_update_prob
         )
+
+    def train(self, mode: bool = True) -> ClipModel:
+        super().train(mode)
+        if self.config.freeze_backbone_bn:
+            for bn in backbone_batchnorms(self.network):
+                bn.eval()  # batch statistics of a few small crops would wash out ImageNet's
+        return self
 
 
 def build_dataset(config: StageConfig, samples: int) -> Dataset:
@@ -97,8 +110,14 @@ def build_network(config: StageConfig, device: torch.device) -> XMem:
     else:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            network = XMem(MODELS[config.model]).to(device)
-    return network.train()
+            network = XMem(MODELS[config.model])
+        if config.init_backbone == "imagenet":
+            init_imagenet_backbones(network)
+    if config.frozen_blocks:
+        freeze_early_blocks(network, config.frozen_blocks)
+    if config.channels_last:
+        network = network.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    return network.to(device).train()
 
 
 def step_loss(out: ClipOutput, masks: Tensor, valid: Tensor, fraction: float) -> dict[str, Tensor]:
