@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -22,174 +20,31 @@ sly = pytest.importorskip("supervisely")
 
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
-from sly_platform import SuperviselyEmulator, default_frame  # noqa: E402
-from supervisely.geometry.bitmap import Bitmap  # noqa: E402
+from sly_platform import (  # noqa: E402
+    SuperviselyEmulator,
+    default_frame,
+    harness,  # noqa: E402
+)
+from sly_platform.harness import (  # noqa: E402
+    POLYGON,
+    SQUARE,
+    VIDEO,
+    Fake,
+    H,
+    W,
+    bitmap_json,
+    finished,
+    monotone,
+    placed,
+    progress,
+    track,
+    wait_until,
+)
 from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
 
 from xmem.eval.machine import current_rss_mb  # noqa: E402
-from xmem.inference.tracker import FrameResult, ObjectMasks  # noqa: E402
 
-H, W, FRAMES = 64, 96, 12
-VIDEO = 101
-SQUARE = np.zeros((H, W), bool)
-SQUARE[10:30, 20:44] = True
-POLYGON = {"points": {"exterior": [[50, 40], [50, 56], [82, 56], [82, 40]], "interior": []}}
-ENV = {
-    "SUPERVISELY_PUBLIC_API_RETRY_SLEEP_SEC": "0",
-    "SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK": "1",
-    "API_TOKEN": "env-token",
-}
-
-
-def bitmap_json(mask: np.ndarray) -> dict[str, Any]:
-    return {"bitmap": Bitmap(mask).to_json()["bitmap"]}
-
-
-# -- fake engines: same signature as functools.partial(xmem.track, network, ...) -------------
-
-
-class Fake:
-    """Repeats the source masks on every frame (bigger objects first, so small ones stay
-    visible), optionally losing objects, failing or sleeping; counts calls and concurrency."""
-
-    def __init__(
-        self,
-        lose: tuple[int, ...] = (),
-        fail_at: int | None = None,
-        delay: float = 0.0,
-    ) -> None:
-        self.lose, self.fail_at, self.delay = lose, fail_at, delay
-        self.calls: list[ObjectMasks] = []
-        self.frames_seen: list[int] = []
-        self.active = 0
-        self.max_active = 0
-        self._lock = threading.Lock()
-
-    def __call__(
-        self, frames: Iterable[tuple[int, np.ndarray]], annotations: Mapping[int, Any]
-    ) -> Iterator[FrameResult]:
-        ((source, given),) = annotations.items()
-        assert isinstance(given, ObjectMasks)
-        self.calls.append(given)
-        ids = np.zeros(given.masks.shape[1:], np.uint8)
-        order = np.argsort([-m.sum() for m in given.masks])
-        for k in order:
-            ids[given.masks[k].astype(bool)] = given.ids[k]
-        for n, (index, rgb) in enumerate(frames):
-            with self._lock:
-                self.active += 1
-                self.max_active = max(self.max_active, self.active)
-            try:
-                self.frames_seen.append(index)
-                assert rgb.shape == (*ids.shape, 3)
-                if self.fail_at is not None and n == self.fail_at:
-                    raise RuntimeError("boom in the engine")
-                time.sleep(self.delay)
-                out = ids.copy()
-                if index != source:
-                    for label in self.lose:
-                        out[out == label] = 0
-            finally:
-                with self._lock:
-                    self.active -= 1
-            yield FrameResult(index, out, given.ids)
-
-
-# -- fixtures ------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[SuperviselyEmulator]:
-    with SuperviselyEmulator() as emu:
-        emu.add_video(VIDEO, FRAMES, W, H)
-        emu.add_video(202, 400, 1920, 1080)
-        emu.add_figure(901, VIDEO, 11, 5, "bitmap", bitmap_json(SQUARE))
-        emu.add_figure(902, VIDEO, 12, 5, "polygon", POLYGON)
-        emu.add_figure(
-            903, VIDEO, 13, 5, "point", {"points": {"exterior": [[3, 4]], "interior": []}}
-        )
-        big = np.zeros((1080, 1920), bool)
-        big[400:700, 800:1200] = True
-        emu.add_figure(904, 202, 14, 0, "bitmap", bitmap_json(big))
-        yield emu
-
-
-@pytest.fixture(scope="module")
-def app(emulator: SuperviselyEmulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from xmem.integrations.supervisely.app import XMemTracking
-
-    data = tmp_path_factory.mktemp("sly")
-    env = {**ENV, "SERVER_ADDRESS": emulator.address, "SLY_APP_DATA_DIR": str(data)}
-    env["SMART_CACHE_CONTAINER_DIR"] = str(data / "cache")
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    tracker = XMemTracking(Fake(), "cpu", progress_interval=0.0, chunk=4)
-    tracker.serve()
-    yield tracker
-    for k, v in saved.items():
-        if v is None:
-            os.environ.pop(k, None)
-        else:
-            os.environ[k] = v
-
-
-@pytest.fixture
-def client(app: Any, emulator: SuperviselyEmulator) -> Iterator[TestClient]:
-    emulator.reset()
-    app.engine = Fake()
-    app.progress_interval = 0.0
-    with TestClient(app.app.get_server()) as c:
-        yield c
-
-
-def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
-    end = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > end:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
-
-
-def progress(emu: SuperviselyEmulator) -> list[tuple[int, int]]:
-    return [
-        (n["data"]["progress"]["current"], n["data"]["progress"]["total"])
-        for n in emu.notifications("videos:fetch-figures-in-range")
-    ]
-
-
-def monotone(steps: list[tuple[int, int]]) -> bool:
-    return all(a[0] <= b[0] for a, b in zip(steps, steps[1:], strict=False))
-
-
-def finished(emu: SuperviselyEmulator) -> bool:
-    p = progress(emu)
-    return bool(p) and p[-1][0] == p[-1][1]
-
-
-def track(client: TestClient, emu: SuperviselyEmulator, **context: Any) -> dict[str, Any]:
-    body = {
-        "context": {
-            "trackId": "t1",
-            "videoId": VIDEO,
-            "frameIndex": 5,
-            "frames": 3,
-            "direction": "forward",
-            "objectIds": [11, 12],
-            "figureIds": [901, 902],
-            **context,
-        },
-        "state": {},
-        "api_token": "user-token",
-    }
-    r = client.post("/track", json=body)
-    assert r.status_code == 200, r.text
-    wait_until(lambda: finished(emu) or bool(emu.notifications("videos:tracking-error")))
-    return r.json()
-
-
-def placed(emu: SuperviselyEmulator) -> set[tuple[int, int]]:
-    return {(f["objectId"], f["meta"]["frame"]) for f in emu.created_figures()}
-
+app, client, emulator = harness.app, harness.client, harness.emulator  # the shared fixtures
 
 # -- /track (legacy: the app creates the figures) -----------------------------------------
 

@@ -43,14 +43,21 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+TASK = 7701
+
+
 def serve_env(emulator: SuperviselyEmulator, data: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("TASK_ID", "ENV", "DEBUG_WITH_SLY_NET")}
+    """As the platform starts an app session: production mode with a task id (the SDK then
+    calls ``tasks.info`` and ``tasks.data.get``), the SDK's own retry settings."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SUPERVISELY_PUBLIC_API")}
+    env.pop("DEBUG_WITH_SLY_NET", None)
     env.update(
         SERVER_ADDRESS=emulator.address,
         API_TOKEN="env-token",
+        TASK_ID=str(TASK),
+        ENV="production",
         SLY_APP_DATA_DIR=str(data),
         SMART_CACHE_CONTAINER_DIR=str(data / "cache"),
-        SUPERVISELY_PUBLIC_API_RETRY_SLEEP_SEC="0",
         SUPERVISELY_SKIP_HTTPS_USER_HELPER_CHECK="1",
         OMP_NUM_THREADS="1",
     )
@@ -61,6 +68,7 @@ def serve_env(emulator: SuperviselyEmulator, data: Path) -> dict[str, str]:
 def emulator() -> Iterator[SuperviselyEmulator]:
     with SuperviselyEmulator() as emu:
         emu.add_video(VIDEO, FRAMES, W, H)
+        emu.add_task(TASK)
         emu.add_figure(
             71, VIDEO, 17, 0, "bitmap", {"bitmap": Bitmap(source_mask()).to_json()["bitmap"]}
         )
@@ -76,7 +84,7 @@ def served(
     torch.save(recipe_state_dict(official_shapes()), weights)
     port = free_port()
     command = [sys.executable, "-m", "xmem", "serve", "--weights", str(weights), "--device",
-               "cpu", "--size", "-1", "--port", str(port)]  # fmt: skip
+               "cpu", "--size", "-1", "--min-part", "0", "--port", str(port)]  # fmt: skip
     log = (folder / "serve.log").open("w")
     process = subprocess.Popen(
         command, env=serve_env(emulator, folder), stdout=log, stderr=subprocess.STDOUT
@@ -120,7 +128,8 @@ def test_served_app_tracks_exactly_like_the_engine(
         time.sleep(0.1)
     last = emulator.notifications("videos:fetch-figures-in-range")[-1]["data"]
     assert last["progress"] == {"current": FRAMES - 1, "total": FRAMES - 1}  # clipped to 10
-    assert {c.api_key for c in emulator.calls()} == {"user-token"}
+    tracking = [c for c in emulator.calls() if not c.method.startswith("tasks.")]
+    assert {c.api_key for c in tracking} == {"user-token"}  # start-up calls use the env token
 
     # the same frames through the package directly
     frames = [(i, default_frame(VIDEO, i, W, H)) for i in range(FRAMES)]
@@ -142,10 +151,16 @@ def test_served_app_tracks_exactly_like_the_engine(
     assert any(m.any() for m in expected.values())
 
 
-def test_served_app_answers_health_and_info(served: str) -> None:
-    assert requests.get(f"{served}/is_alive", timeout=5).json()["running"] is True
+def test_served_app_answers_health_and_info(served: str, emulator: SuperviselyEmulator) -> None:
+    alive = requests.get(f"{served}/is_alive", timeout=5).json()
+    assert alive["running"] is True and alive["mode"] == "production"
+    assert [c.body["id"] for c in emulator.calls("tasks.info")] == [TASK]
     info = requests.post(f"{served}/get_session_info", json={}, timeout=5).json()
     assert info["device"] == "cpu" and info["tracking_algorithms"] == ["xmem"]
+    assert info["model"] == "recipe" and info["weights"].endswith("recipe.pth")
+    assert info["precision"] == "fp32" and info["session_id"] == TASK
+    log = (Path(info["weights"]).parent / "serve.log").read_text()
+    assert "deployed on cuda" not in log and "recipe.pth" in log
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

@@ -13,6 +13,7 @@ from xmem.cli.track import (
     speed_options,
 )
 from xmem.errors import XMemError
+from xmem.model.weights import resolve_weights
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="requests that may use the device at once (default 1)",
     )
     p.add_argument("--chunk", type=int, default=16, help="frames per bulk download (default 16)")
+    p.add_argument(
+        "--min-part",
+        type=float,
+        default=0.05,
+        help="drop connected parts of a tracked object smaller than this fraction of its "
+        "largest part (specks); 0 keeps every part (default 0.05)",
+    )
+    p.add_argument(
+        "--ignore-person-figures",
+        action="store_true",
+        help="do not give the tracker the figures a person drew or corrected on other frames "
+        "of the tracked objects (by default they guide tracking and are never overwritten)",
+    )
     add_inference_options(p, precision_default=None)
     p.set_defaults(run=run)
 
@@ -52,19 +66,25 @@ def run(args: argparse.Namespace) -> int:
         ) from e
     if args.max_concurrent < 1 or args.chunk < 1:
         raise XMemError("--max-concurrent and --chunk must be at least 1")
+    if not 0 <= args.min_part <= 1:
+        raise XMemError("--min-part must be a fraction between 0 and 1")
     config = inference_config(args)
     device = select_device(args.device)
     server.prepare_environment(args.server_address, args.api_token)
     network = load_inference_network(args, device)
+    weights = resolve_weights(args.weights, download_missing=False)  # the file just loaded
     app = server.create_app(
         network,
         config=config,
         size=args.size,
         precision=args.precision or server.default_precision(device),
-        model_name=str(args.weights or "XMem"),
+        model_name=weights.stem,
+        weights=str(weights),
         max_concurrent=args.max_concurrent,
         chunk=args.chunk,
         speed=speed_options(args),
+        min_part=args.min_part,
+        keyframes=not args.ignore_person_figures,
     )
     logger.info("serving on http://%s:%d", args.host, args.port)
     uvicorn.run(app.app, host=args.host, port=args.port, log_level="warning")

@@ -30,10 +30,11 @@ from supervisely.api.entity_annotation.figure_api import FigureInfo
 from supervisely.imaging import image as sly_image
 from supervisely.nn.inference.inference_request import InferenceRequest
 from supervisely.nn.inference.tracking.mask_tracking import MaskTracking
+from supervisely.sly_logger import logger as sdk_logger
 
 from xmem.integrations.supervisely.device import DeviceSlots
 from xmem.integrations.supervisely.frames import FrameFeed, local_frames, video_frames
-from xmem.integrations.supervisely.geometry import parse_geometry
+from xmem.integrations.supervisely.geometry import MIN_PART, parse_geometry
 from xmem.integrations.supervisely.keyframes import list_figures, select
 from xmem.integrations.supervisely.platform import CallPolicy, PlatformApi, TrackingStopped
 from xmem.integrations.supervisely.protocol import (
@@ -107,7 +108,7 @@ class XMemTracking(MaskTracking):
         max_concurrent: int = 1,
         chunk: int = 16,
         progress_interval: float = 0.0,
-        min_part: float = 0.0,
+        min_part: float = MIN_PART,
         policy: CallPolicy | None = None,
         keyframes: bool = True,
         model_dir: str | None = None,
@@ -130,10 +131,14 @@ class XMemTracking(MaskTracking):
         self.device_slots = DeviceSlots(max_concurrent)
         argv = sys.argv
         sys.argv = argv[:1]  # the SDK parses the command line for its own "deploy" mode
+        # the SDK logs "deployed on cuda device" before trying CUDA, also on a CPU machine
+        quiet = _DropDeployedOn()
+        sdk_logger.addFilter(quiet)
         try:
             super().__init__(model_dir=model_dir)
         finally:
             sys.argv = argv
+            sdk_logger.removeFilter(quiet)
 
     # -- the SDK's model hooks --------------------------------------------------------------
 
@@ -573,6 +578,14 @@ class XMemTracking(MaskTracking):
                 return _error_response(error)
 
         server.add_api_route("/track-api-files", track_api_files, methods=["POST"])
+
+
+class _DropDeployedOn(logging.Filter):
+    """Drops the SDK's "Model has been successfully deployed on <device> device" lines: the
+    device it names is the one it tried, not the one in use (the app logs that itself)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "successfully deployed on" not in str(record.msg)
 
 
 def _json_route(

@@ -12,6 +12,7 @@ import torch
 from xmem import InferenceConfig, XMem, XMemError, track
 from xmem.inference.speed import SpeedOptions
 from xmem.integrations.supervisely.app import XMemTracking
+from xmem.integrations.supervisely.geometry import MIN_PART
 
 logger = logging.getLogger(__name__)
 
@@ -41,23 +42,37 @@ def create_app(
     size: int = 480,
     precision: str = "fp32",
     model_name: str = "XMem",
+    weights: str | None = None,
     max_concurrent: int = 1,
     chunk: int = 16,
     speed: SpeedOptions | None = None,
+    min_part: float = MIN_PART,
+    keyframes: bool = True,
 ) -> XMemTracking:
     """The app with its routes, tracking with ``network`` (already on its device, prepared
-    with ``speed``)."""
+    with ``speed``). ``model_name`` and ``weights`` (the checkpoint file) are reported in the
+    session info and the log, with the device and precision."""
     device = next(network.parameters()).device
     engine = partial(track, network, config=config, size=size, precision=precision, speed=speed)
     app = XMemTracking(
         engine,
         str(device),
         model_name=model_name,
+        weights=weights,
+        precision=precision,
         max_concurrent=max_concurrent,
         chunk=chunk,
+        min_part=min_part,
+        keyframes=keyframes,
     )
     app.serve()
-    logger.info("XMem tracking app ready: %s on %s (%s)", model_name, device, precision)
+    logger.info(
+        "XMem tracking app ready: model %s (weights %s) on %s, %s",
+        model_name,
+        weights or "given in memory",
+        device,
+        precision,
+    )
     return app
 
 
