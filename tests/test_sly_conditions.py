@@ -9,6 +9,7 @@ them fast with short pauses and emulator delays.
 from __future__ import annotations
 
 import time
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 pytest.importorskip("supervisely")
 
 from fastapi.testclient import TestClient  # noqa: E402
-from sly_platform import SuperviselyEmulator, harness  # noqa: E402
+from sly_platform import SuperviselyEmulator, davis, harness  # noqa: E402
 from sly_platform.harness import (  # noqa: E402
     POLYGON,
     SQUARE,
@@ -274,3 +275,37 @@ def test_figures_outside_the_video_or_of_unknown_objects_are_rejected(
     r = requests.post(url, json={"entityId": 999, "figures": [figure]}, timeout=5)
     assert r.status_code == 404
     assert not emulator.created_figures()
+
+
+# -- real frames: DAVIS 2016 through the app -----------------------------------------------
+
+BLACKSWAN = davis("blackswan")
+
+
+@pytest.mark.skipif(BLACKSWAN is None, reason="DAVIS 2016 is not at XMEM_DAVIS2016")
+def test_real_frames_through_the_app_score_iou_against_ground_truth(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    """The bundled model tracks a DAVIS sequence served by the emulator; a person's figure on
+    frame 5 (the ground truth) joins memory, and the app writes no figure over it."""
+    import xmem
+    from xmem.model.weights import from_pretrained
+
+    seq = BLACKSWAN
+    assert seq is not None
+    network = from_pretrained("xmem-compact", device="cpu")
+    app.engine = partial(xmem.track, network, size=240)
+    emulator.add_video(700, 9, seq.width, seq.height, frame_fn=lambda v, i: seq.frame(i))
+    emulator.add_figure(7000, 700, 70, 0, "bitmap", bitmap_json(seq.mask(0)))
+    emulator.add_figure(7001, 700, 70, 5, "bitmap", bitmap_json(seq.mask(5)))
+    track(client, emulator, videoId=700, frameIndex=0, frames=8, figureIds=[7000], objectIds=[70])
+    masks = {i: np.zeros((seq.height, seq.width), np.uint8) for i in range(1, 9)}
+    for figure in emulator.created_figures():
+        assert figure["objectId"] == 70
+        deserialize_geometry("bitmap", figure["geometry"]).draw(masks[figure["meta"]["frame"]], 1)
+    assert not masks[5].any()  # the person's figure stays alone on frame 5
+    ious = []
+    for i in (1, 2, 3, 4, 6, 7, 8):
+        truth = seq.mask(i)
+        ious.append(np.logical_and(masks[i], truth).sum() / np.logical_or(masks[i], truth).sum())
+    assert min(ious) > 0.8, ious
