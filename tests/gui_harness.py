@@ -1,0 +1,133 @@
+"""Shared pieces of the GUI tests: a tiny clip and network, the server on a thread, the CLI."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from conftest import tiny_network
+from PIL import Image
+from scene import N, encode_video, frame, ids
+
+from xmem.cli.main import build_parser, main
+from xmem.cli.track import inference_config, load_inference_network, speed_options
+from xmem.gui.jobs import Tracker
+from xmem.gui.workspace import Workspace
+from xmem.io.masks import write_mask
+
+SIZE = 64  # the clip's own size: fast, and the same for the GUI and `xmem track`
+
+
+@dataclass(frozen=True)
+class Inputs:
+    root: Path
+    weights: Path
+    video: Path
+    first_mask: Path  # object 1 on frame 0, as a palette PNG
+
+
+def make_inputs(root: Path) -> Inputs:
+    root.mkdir(parents=True, exist_ok=True)
+    weights = root / "tiny.pth"
+    torch.save(tiny_network().state_dict(), weights)
+    video = encode_video(root / "clip.mp4", [frame(t) for t in range(N)])
+    first = root / "first" / "00000.png"
+    first.parent.mkdir()
+    write_mask(first, ids(0, 1))
+    return Inputs(root, weights, video, first)
+
+
+def gui_args(weights: Path, *extra: str) -> object:
+    return build_parser().parse_args(
+        ["gui", "--weights", str(weights), "--size", str(SIZE), "--device", "cpu", *extra]
+    )
+
+
+def make_tracker(weights: Path) -> Tracker:
+    """The network and options exactly as `xmem gui --weights W --size 64` builds them."""
+    args = gui_args(weights)
+    return Tracker(
+        load_inference_network(args, torch.device("cpu")),  # type: ignore[arg-type]
+        inference_config(args),  # type: ignore[arg-type]
+        size=SIZE,
+        precision="fp32",
+        speed=speed_options(args),  # type: ignore[arg-type]
+    )
+
+
+def cli_track(inputs: Inputs, masks: Path, out: Path, *extra: str) -> list[np.ndarray]:
+    """`xmem track` on the clip; the masks of every frame."""
+    code = main(
+        [
+            "track",
+            str(inputs.video),
+            "--masks",
+            str(masks),
+            "--out",
+            str(out),
+            "--weights",
+            str(inputs.weights),
+            "--size",
+            str(SIZE),
+            "--device",
+            "cpu",
+            *extra,
+        ]
+    )
+    assert code == 0
+    return [read_ids(out / f"{t:05d}.png") for t in range(N)]
+
+
+def read_ids(path: Path) -> np.ndarray:
+    with Image.open(path) as img:
+        assert img.mode == "P", f"{path} is not a palette PNG"
+        return np.asarray(img).copy()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serving(workspace: Workspace, token: str | None = None) -> Iterator[str]:
+    """The GUI's app under uvicorn on a thread; yields its URL."""
+    import uvicorn
+
+    from xmem.gui.server import create_app
+
+    port = free_port()
+    config = uvicorn.Config(
+        create_app(workspace, token), host="127.0.0.1", port=port, log_level="warning"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        workspace.close()
+
+
+def wait_job(workspace: Workspace, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        status = workspace.job_status()
+        if not status.running:
+            return status.__dict__
+        assert time.monotonic() < deadline, f"job still running: {status}"
+        time.sleep(0.02)

@@ -1,0 +1,238 @@
+"""Long work of the GUI (tracking, exporting), one job at a time on a background thread.
+
+A job reports its progress (frames done, frames per second, the last frame computed) and stops
+when asked, after the frame in progress: what was computed is kept.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xmem.errors import XMemError
+from xmem.inference.config import InferenceConfig
+from xmem.inference.speed import SpeedOptions
+from xmem.inference.tracker import FrameResult, track
+from xmem.io.masks import write_mask
+from xmem.io.output import StagedDirectory, atomic_output_file
+from xmem.io.overlay import render_overlay
+from xmem.io.source import FrameSource
+from xmem.io.writer import BackgroundWriter
+from xmem.model.network import XMem
+
+from .project import Project
+
+logger = logging.getLogger(__name__)
+
+DIRECTIONS = ("forward", "backward", "both")
+
+
+@dataclass
+class JobStatus:
+    """What the page shows of the current (or last) job."""
+
+    kind: str = ""  # "track" or "export"
+    running: bool = False
+    done: int = 0
+    total: int = 0
+    fps: float = 0.0
+    last_index: int | None = None  # the frame computed last
+    message: str = ""  # the result, or why it failed
+    error: bool = False
+    stopped: bool = False
+    done_when_stop_asked: int | None = None
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+class Cancelled(Exception):
+    """Raised inside a job when Stop was asked."""
+
+
+class Job:
+    """Runs ``work(job)`` on a thread; ``work`` calls :meth:`progress` after each frame."""
+
+    def __init__(self, kind: str, total: int, work: Callable[[Job], str]) -> None:
+        self.status = JobStatus(kind=kind, running=True, total=total)
+        self._work = work
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._start = time.perf_counter()
+        self._first: float | None = None  # time the first frame was done
+        self.thread = threading.Thread(target=self._run, name=f"xmem-gui-{kind}", daemon=True)
+
+    def start(self) -> Job:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        with self._lock:
+            if self.status.running and not self._stop.is_set():
+                self.status.done_when_stop_asked = self.status.done
+                self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def progress(self, index: int | None, frames: int = 1) -> None:
+        now = time.perf_counter()
+        with self._lock:
+            self.status.done += frames
+            if index is not None:
+                self.status.last_index = index
+            elapsed = now - self._start
+            self.status.fps = self.status.done / elapsed if elapsed > 0 else 0.0
+
+    def snapshot(self) -> JobStatus:
+        with self._lock:
+            return JobStatus(**{**self.status.__dict__, "outputs": dict(self.status.outputs)})
+
+    def _run(self) -> None:
+        kind = self.status.kind
+        try:
+            message = self._work(self)
+            error = False
+        except XMemError as exc:
+            message, error = str(exc), True
+        except Exception as exc:  # a bug: keep the traceback on the console
+            logger.exception("%s failed", kind)
+            message, error = f"{kind} failed: {type(exc).__name__}: {exc}", True
+        with self._lock:
+            self.status.running = False
+            self.status.stopped = self._stop.is_set()
+            self.status.message = message
+            self.status.error = error
+        (logger.error if error else logger.info)("%s%s", "error: " if error else "", message)
+
+    def join(self, timeout: float | None = None) -> None:
+        self.thread.join(timeout)
+
+
+# -- tracking ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tracker:
+    """The network and the inference options, as ``xmem track`` takes them."""
+
+    network: XMem
+    config: InferenceConfig = field(default_factory=InferenceConfig)
+    size: int | None = None  # None: the network's own processing size
+    precision: str = "fp32"
+    speed: SpeedOptions = field(default_factory=SpeedOptions)
+
+
+def passes(start: int, n_frames: int, direction: str, count: int | None) -> list[list[int]]:
+    """The frame indices of each pass from ``start``: forward and/or backward, ``count`` frames
+    each after the start (None: to the end of the video)."""
+    if direction not in DIRECTIONS:
+        raise XMemError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+    if not 0 <= start < n_frames:
+        raise XMemError(f"frame {start} does not exist (the video has {n_frames})")
+    if count is not None and count < 1:
+        raise XMemError(f"the number of frames to track must be at least 1, got {count}")
+    steps = n_frames if count is None else count
+    out = []
+    if direction in ("forward", "both"):
+        out.append(list(range(start, min(n_frames, start + steps + 1))))
+    if direction in ("backward", "both"):
+        out.append(list(range(start, max(-1, start - steps - 1), -1)))
+    return [p for p in out if len(p) > 1]
+
+
+def track_frames(
+    job: Job,
+    tracker: Tracker,
+    project: Project,
+    source: FrameSource,
+    frame_passes: list[list[int]],
+    start_mask: np.ndarray,
+) -> str:
+    """Track each pass; a person's frames on the way are given to the tracker and kept."""
+    palette = project.palette()
+    computed = 0
+    for indices in frame_passes:
+        human = set(project.human)
+        annotations: dict[int, np.ndarray] = {indices[0]: start_mask}
+        for index in indices[1:]:
+            if index in human:
+                ids = project.annotation(index)
+                if ids is not None and ids.any():
+                    annotations[index] = ids
+        results: Iterator[FrameResult] = track(
+            tracker.network,
+            source.read(indices),
+            annotations,
+            config=tracker.config,
+            size=tracker.size,
+            precision=tracker.precision,
+            speed=tracker.speed,
+        )
+        try:
+            with BackgroundWriter(enabled=tracker.speed.overlap_io) as writer:
+                for result in results:
+                    if result.index != indices[0] and result.index not in human:
+                        writer.submit(project.save_tracked, result.index, result.mask, palette)
+                    computed += 1
+                    job.progress(result.index)
+                    if job.stopping:
+                        break
+        finally:
+            close = getattr(results, "close", None)
+            if close is not None:
+                close()  # stops the decoding thread now
+        if job.stopping:
+            return f"stopped: {computed} frames tracked, kept"
+    return f"tracked {computed} frames"
+
+
+# -- export --------------------------------------------------------------------------------
+
+
+def _masks_of(project: Project, job: Job) -> Iterable[np.ndarray]:
+    for index, ids in enumerate(project.masks()):
+        yield ids
+        job.progress(index)
+
+
+def export(job: Job, project: Project, source: FrameSource, out: Path) -> str:
+    """``out/masks/<frame>.png`` (the ``xmem track`` layout), ``out/overlay.mp4`` and
+    ``out/areas.csv`` (pixels of each object per frame)."""
+    palette = project.palette()
+    objects = list(project.objects)
+    rows = io.StringIO()
+    table = csv.writer(rows)
+    table.writerow(["frame", "name", *[f"{o.id}:{o.name}" for o in objects]])
+    masks_dir = out / "masks"
+    with StagedDirectory(masks_dir) as staged:
+        for index, ids in enumerate(_masks_of(project, job)):
+            name = project.names[index]
+            write_mask(staged.path / f"{name}.png", ids, palette)
+            counts = np.bincount(ids.ravel(), minlength=256)
+            table.writerow([index, name, *[int(counts[o.id]) for o in objects]])
+    job.status.outputs["masks"] = str(masks_dir)
+    with atomic_output_file(out / "areas.csv") as tmp:
+        try:
+            Path(tmp).write_text(rows.getvalue(), encoding="utf-8")
+        except OSError as exc:
+            raise XMemError(f"cannot write '{out / 'areas.csv'}': {exc.strerror or exc}") from exc
+    job.status.outputs["areas"] = str(out / "areas.csv")
+    overlay = out / "overlay.mp4"
+    paths = [masks_dir / f"{name}.png" for name in project.names]
+    render_overlay(source, paths, overlay, fps=source.fps, palette=palette)
+    job.progress(None, len(project.names))
+    job.status.outputs["overlay"] = str(overlay)
+    return f"exported {len(project.names)} masks, overlay video and areas to {out}"
+
+
+def describe(status: JobStatus) -> dict[str, Any]:
+    return dict(status.__dict__)

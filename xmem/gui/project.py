@@ -1,0 +1,404 @@
+"""The GUI's project folder: what a person annotated, what the tracker computed, and the objects.
+
+Layout (``FORMAT_VERSION`` 1)::
+
+    PROJECT/project.json   {"format": "xmem-gui-project", "version": 1,
+                            "source": "/abs/video.mp4", "frames": N, "width": W, "height": H,
+                            "next_id": 3, "objects": [{"id": 1, "name": "object 1",
+                                                       "color": "#800000"}, ...]}
+    PROJECT/annotations/<frame>.png   frames a person drew on (palette PNGs, object ids)
+    PROJECT/masks/<frame>.png         frames the tracker computed (palette PNGs, object ids)
+
+A frame's mask is its annotation when a person drew on it, else its tracked mask, else empty.
+The tracker writes only ``masks/``, so a person's frames are never overwritten. Every file is
+written to a temporary name and renamed into place, so a failed write (a full disk) leaves the
+previous version intact. Ids of deleted objects are dropped when masks are read.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import logging
+import os
+import re
+import secrets
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xmem.errors import XMemError
+from xmem.io.frames import open_frames
+from xmem.io.masks import default_palette, read_mask, write_mask
+from xmem.io.source import FrameSource
+
+logger = logging.getLogger(__name__)
+
+FORMAT = "xmem-gui-project"
+FORMAT_VERSION = 1
+MAX_OBJECTS = 255  # masks are 8-bit PNGs
+_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
+
+
+def default_color(object_id: int) -> str:
+    """The DAVIS palette colour of ``object_id`` as ``#rrggbb`` (what ``xmem track`` writes)."""
+    r, g, b = default_palette()[3 * object_id : 3 * object_id + 3]
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
+@dataclass
+class TrackedObject:
+    """One object of the project: its id in the masks, a name and a display colour."""
+
+    id: int
+    name: str
+    color: str
+
+
+def _write_error(what: str, exc: OSError) -> XMemError:
+    reason = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        reason = "the disk is full (no space left on device); free some space and try again"
+    return XMemError(f"cannot save {what}: {reason}")
+
+
+def _replace_atomically(target: Path, write: Any, what: str) -> None:
+    """Call ``write(tmp)`` on a temporary sibling of ``target``, then rename it into place."""
+    tmp = target.with_name(f".{target.stem}.tmp-{secrets.token_hex(4)}{target.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except OSError as exc:
+        raise _write_error(what, exc) from exc
+    except XMemError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, OSError):
+            raise _write_error(what, cause) from exc
+        raise
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+
+
+def runs(indices: Iterable[int]) -> list[list[int]]:
+    """Sorted indices as inclusive ``[first, last]`` runs: ``[0, 1, 2, 5] -> [[0, 2], [5, 5]]``."""
+    out: list[list[int]] = []
+    for i in sorted(indices):
+        if out and i == out[-1][1] + 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return out
+
+
+class Project:
+    """An open project folder with its frame source (for reading masks and metadata).
+
+    Use :meth:`open` (existing folder) or :meth:`create`. Not thread-safe by itself: the server
+    serialises changes of the objects; mask files are independent and written atomically.
+    """
+
+    def __init__(self, root: Path, source_path: Path, source: FrameSource, meta: dict[str, Any]):
+        self.root = root
+        self.source_path = source_path
+        self.source = source
+        self.names: list[str] = list(source.names)
+        self.index_of = {name: i for i, name in enumerate(self.names)}
+        self.objects = [TrackedObject(**o) for o in meta.get("objects", [])]
+        self.next_id = int(meta.get("next_id", max((o.id for o in self.objects), default=0) + 1))
+        self.annotations_dir = root / "annotations"
+        self.masks_dir = root / "masks"
+        self.human = self._listed(self.annotations_dir)
+        self.tracked = self._listed(self.masks_dir)
+
+    # -- opening -------------------------------------------------------------------------
+
+    @staticmethod
+    def read_meta(root: Path) -> dict[str, Any] | None:
+        """``project.json`` of ``root``, checked; None when ``root`` is not a project yet."""
+        path = root / "project.json"
+        if not path.exists():
+            if root.exists() and not root.is_dir():
+                raise XMemError(f"project folder '{root}' is a file, not a folder")
+            if root.exists() and any(p for p in root.iterdir() if not p.name.startswith(".")):
+                raise XMemError(
+                    f"'{root}' is not an xmem project (no project.json) and is not empty; "
+                    "choose an empty or new folder for the project"
+                )
+            return None
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise XMemError(f"cannot read project file '{path}': {exc}") from exc
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise XMemError(f"'{path}' is not an xmem GUI project file")
+        version = meta.get("version")
+        if not isinstance(version, int):
+            raise XMemError(f"project file '{path}' has no valid version")
+        if version > FORMAT_VERSION:
+            raise XMemError(
+                f"project '{root}' was saved by a newer xmem (project format {version}; this "
+                f"xmem reads up to format {FORMAT_VERSION}); upgrade xmem to open it "
+                "(the project was left unchanged)"
+            )
+        return meta
+
+    @classmethod
+    def open(cls, root: str | Path, source: str | Path | None = None) -> Project:
+        """Open the project in ``root``, creating it for ``source`` when ``root`` is new.
+
+        ``source`` given for an existing project points it at that video or folder (e.g. after
+        moving the video); it must have the project's frame count and size.
+        """
+        root = Path(os.path.abspath(root))
+        meta = cls.read_meta(root)
+        if meta is None:
+            if source is None:
+                raise XMemError(
+                    f"'{root}' is not an xmem project yet; give a video or frames folder to "
+                    "start one"
+                )
+            return cls.create(root, source)
+        recorded = Path(meta.get("source", ""))
+        source_path = Path(os.path.abspath(source)) if source is not None else recorded
+        if not source_path.exists():
+            raise XMemError(
+                f"the video of project '{root}' is missing: '{source_path}'; if it moved, run "
+                f"`xmem gui NEW_PATH --project {root}`"
+            )
+        frames = open_frames(source_path)
+        try:
+            shape = (len(frames), frames.width, frames.height)
+            expected = (meta.get("frames"), meta.get("width"), meta.get("height"))
+            if shape != expected:
+                raise XMemError(
+                    f"'{source_path}' has {shape[0]} frames of {shape[1]}×{shape[2]} but project "
+                    f"'{root}' was made for {expected[0]} frames of {expected[1]}×{expected[2]}"
+                )
+            project = cls(root, source_path, frames, meta)
+            if source_path != recorded:
+                project.save_meta()
+        except BaseException:
+            frames.close()
+            raise
+        logger.info(
+            "opened project %s: %s, %d frames, %d annotated by hand, %d tracked",
+            root,
+            source_path,
+            len(project.names),
+            len(project.human),
+            len(project.tracked),
+        )
+        return project
+
+    @classmethod
+    def create(cls, root: str | Path, source: str | Path) -> Project:
+        """A new project in ``root`` (missing or empty) for the video or frames folder."""
+        root = Path(os.path.abspath(root))
+        source_path = Path(os.path.abspath(source))
+        frames = open_frames(source_path)  # bad input fails before anything is written
+        try:
+            meta = {"objects": [asdict(TrackedObject(1, "object 1", default_color(1)))]}
+            try:
+                (root / "annotations").mkdir(parents=True, exist_ok=True)
+                (root / "masks").mkdir(exist_ok=True)
+            except OSError as exc:
+                raise XMemError(
+                    f"cannot create project folder '{root}': {exc.strerror or exc}"
+                ) from exc
+            project = cls(root, source_path, frames, meta)
+            project.save_meta()
+        except BaseException:
+            frames.close()
+            raise
+        logger.info("created project %s for %s (%d frames)", root, source_path, len(frames))
+        return project
+
+    def close(self) -> None:
+        self.source.close()
+
+    def _listed(self, folder: Path) -> set[int]:
+        if not folder.is_dir():
+            return set()
+        found = set()
+        for entry in folder.iterdir():
+            if entry.suffix == ".png" and not entry.name.startswith("."):
+                index = self.index_of.get(entry.stem)
+                if index is not None:
+                    found.add(index)
+        return found
+
+    # -- metadata ------------------------------------------------------------------------
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "version": FORMAT_VERSION,
+            "source": str(self.source_path),
+            "frames": len(self.names),
+            "width": self.source.width,
+            "height": self.source.height,
+            "next_id": self.next_id,
+            "objects": [asdict(o) for o in self.objects],
+        }
+
+    def save_meta(self) -> None:
+        text = json.dumps(self.meta(), indent=2) + "\n"
+        _replace_atomically(
+            self.root / "project.json",
+            lambda tmp: tmp.write_text(text, encoding="utf-8"),
+            f"project file '{self.root / 'project.json'}'",
+        )
+
+    def _update(self, objects: list[TrackedObject], next_id: int) -> None:
+        """Replace the objects, saved first: on a failed save nothing changes."""
+        saved = self.objects, self.next_id
+        self.objects, self.next_id = objects, next_id
+        try:
+            self.save_meta()
+        except XMemError:
+            self.objects, self.next_id = saved
+            raise
+
+    def add_object(self, name: str | None = None, color: str | None = None) -> TrackedObject:
+        if self.next_id > MAX_OBJECTS:
+            raise XMemError(f"at most {MAX_OBJECTS} objects per project (masks are 8-bit)")
+        new = TrackedObject(
+            self.next_id,
+            _name(name) if name else f"object {self.next_id}",
+            _color(color) if color else default_color(self.next_id),
+        )
+        self._update([*self.objects, new], self.next_id + 1)
+        return new
+
+    def edit_object(self, object_id: int, name: str | None, color: str | None) -> TrackedObject:
+        old = self.find(object_id)
+        new = TrackedObject(
+            old.id, _name(name) if name is not None else old.name, _color(color or old.color)
+        )
+        self._update([new if o.id == object_id else o for o in self.objects], self.next_id)
+        return new
+
+    def delete_object(self, object_id: int) -> None:
+        self.find(object_id)
+        self._update([o for o in self.objects if o.id != object_id], self.next_id)
+
+    def find(self, object_id: int) -> TrackedObject:
+        for o in self.objects:
+            if o.id == object_id:
+                return o
+        raise XMemError(f"no object with id {object_id}")
+
+    def palette(self) -> list[int]:
+        """The DAVIS palette with each object's colour at its id."""
+        palette = default_palette()
+        for o in self.objects:
+            palette[3 * o.id : 3 * o.id + 3] = [int(o.color[k : k + 2], 16) for k in (1, 3, 5)]
+        return palette
+
+    # -- masks ---------------------------------------------------------------------------
+
+    def check_index(self, index: int) -> str:
+        if not 0 <= index < len(self.names):
+            raise XMemError(f"frame {index} does not exist (the video has {len(self.names)})")
+        return self.names[index]
+
+    def annotation_path(self, index: int) -> Path:
+        return self.annotations_dir / f"{self.check_index(index)}.png"
+
+    def mask_path(self, index: int) -> Path:
+        return self.masks_dir / f"{self.check_index(index)}.png"
+
+    def _read(self, path: Path) -> np.ndarray | None:
+        try:
+            ids = read_mask(path).ids
+        except XMemError as exc:
+            logger.warning("%s; the frame is shown without it", exc)
+            return None
+        if ids.shape != (self.source.height, self.source.width):
+            logger.warning("mask '%s' has the wrong size; ignored", path)
+            return None
+        known = np.zeros(256, dtype=bool)
+        known[[o.id for o in self.objects]] = True
+        return np.where(known[ids], ids, 0).astype(np.uint8)
+
+    def mask(self, index: int) -> tuple[np.ndarray, bool]:
+        """The frame's ids (uint8 H×W) and whether a person drew them."""
+        if index in self.human:
+            ids = self._read(self.annotation_path(index))
+            if ids is not None:
+                return ids, True
+        if index in self.tracked:
+            ids = self._read(self.mask_path(index))
+            if ids is not None:
+                return ids, False
+        self.check_index(index)
+        return np.zeros((self.source.height, self.source.width), dtype=np.uint8), False
+
+    def annotation(self, index: int) -> np.ndarray | None:
+        """The ids a person drew on the frame, or None."""
+        return self._read(self.annotation_path(index)) if index in self.human else None
+
+    def check_ids(self, ids: np.ndarray) -> np.ndarray:
+        if ids.shape != (self.source.height, self.source.width):
+            raise XMemError(
+                f"a mask must be {self.source.width}×{self.source.height}, got "
+                f"{ids.shape[1] if ids.ndim > 1 else '?'}×{ids.shape[0]}"
+            )
+        unknown = sorted(set(np.unique(ids).tolist()) - {0} - {o.id for o in self.objects})
+        if unknown:
+            raise XMemError(f"the mask holds ids of no object: {unknown}")
+        return ids.astype(np.uint8, copy=False)
+
+    def save_annotation(self, index: int, ids: np.ndarray) -> None:
+        """Save a person's mask of the frame (atomic: on failure the old one stays)."""
+        ids = self.check_ids(ids)
+        path = self.annotation_path(index)
+        palette = self.palette()
+        _replace_atomically(
+            path,
+            lambda tmp: write_mask(tmp, ids, palette),
+            f"the annotation of frame {index} ('{path}')",
+        )
+        self.human.add(index)
+
+    def forget_annotation(self, index: int) -> None:
+        """The frame is no longer a person's: the tracker may compute it again."""
+        path = self.annotation_path(index)
+        try:
+            path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise XMemError(f"cannot remove '{path}': {exc.strerror or exc}") from exc
+        self.human.discard(index)
+
+    def save_tracked(self, index: int, ids: np.ndarray, palette: Sequence[int]) -> None:
+        """Save the tracker's mask of the frame (atomic)."""
+        path = self.mask_path(index)
+        _replace_atomically(
+            path,
+            lambda tmp: write_mask(tmp, ids, list(palette)),
+            f"the mask of frame {index} ('{path}')",
+        )
+        self.tracked.add(index)
+
+    def masks(self) -> Iterator[np.ndarray]:
+        """Every frame's ids in display order."""
+        for index in range(len(self.names)):
+            yield self.mask(index)[0]
+
+
+def _name(name: str) -> str:
+    name = " ".join(str(name).split())
+    if not name or len(name) > 100:
+        raise XMemError("an object name must have 1 to 100 characters")
+    return name
+
+
+def _color(color: str) -> str:
+    if not _COLOR.match(str(color)):
+        raise XMemError(f"colour must be #rrggbb, got {color!r}")
+    return str(color).lower()

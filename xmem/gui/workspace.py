@@ -1,0 +1,214 @@
+"""The state behind the GUI's server: the open project, its frames and the running job."""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from xmem.errors import XMemError
+from xmem.io.frames import open_frames
+from xmem.io.source import FrameSource
+
+from .jobs import Job, JobStatus, Tracker, export, passes, track_frames
+from .project import FORMAT_VERSION, Project, runs
+
+logger = logging.getLogger(__name__)
+
+JPEG_QUALITY = 90
+
+
+def default_project_dir(source: str | Path) -> Path:
+    """``video.mp4`` -> ``video.xmem`` beside it; ``frames/`` -> ``frames.xmem``."""
+    path = Path(os.path.abspath(source))
+    return path.parent / f"{path.name if path.is_dir() else path.stem}.xmem"
+
+
+class Workspace:
+    """One open project (or none, with the reason), its frames and one job at a time.
+
+    Methods raise :class:`XMemError` with a message for the page; the server turns it into a
+    4xx/5xx JSON reply.
+    """
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.project: Project | None = None
+        self.error: str | None = None  # why the last open failed
+        self.job: Job | None = None
+        self._job_source: FrameSource | None = None  # frames for jobs (the viewer has its own)
+        self._lock = threading.RLock()  # the project, its objects and the job
+        self._frames = threading.Lock()  # the viewer's frame source (not thread-safe)
+
+    # -- opening -------------------------------------------------------------------------
+
+    def open(self, source: str | Path | None, project: str | Path | None) -> Project:
+        """Open (or create) a project; on failure the message is kept for the page."""
+        with self._lock:
+            if self.busy:
+                raise XMemError("wait for the running job to finish (or stop it) first")
+            if source is None and project is None:
+                raise XMemError("give a video, a frames folder or a project folder")
+            root = Path(project) if project else default_project_dir(Path(str(source)))
+            try:
+                opened = Project.open(root, source)
+                job_source = open_frames(opened.source_path)
+            except XMemError as exc:
+                self.error = str(exc)
+                logger.error("error: %s", exc)
+                raise
+            self.close()
+            self.project, self._job_source, self.error = opened, job_source, None
+            return opened
+
+    def close(self) -> None:
+        with self._lock:
+            if self.job is not None:
+                self.job.stop()
+                self.job.join()
+            if self.project is not None:
+                self.project.close()
+            if self._job_source is not None:
+                self._job_source.close()
+            self.project, self._job_source, self.job = None, None, None
+
+    def require(self) -> Project:
+        if self.project is None:
+            raise XMemError(self.error or "no project is open: open a video or a project first")
+        return self.project
+
+    @property
+    def busy(self) -> bool:
+        return self.job is not None and self.job.status.running
+
+    # -- state for the page --------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        with self._lock:
+            project = self.project
+            return {
+                "version": FORMAT_VERSION,
+                "error": self.error,
+                "job": self.job_status().__dict__,
+                "project": None
+                if project is None
+                else {
+                    "root": str(project.root),
+                    "source": str(project.source_path),
+                    "frames": len(project.names),
+                    "names": project.names,
+                    "width": project.source.width,
+                    "height": project.source.height,
+                    "fps": project.source.fps,
+                    "objects": [o.__dict__ for o in project.objects],
+                    "human": sorted(project.human),
+                    "tracked": runs(project.tracked),
+                },
+            }
+
+    def job_status(self) -> JobStatus:
+        return self.job.snapshot() if self.job is not None else JobStatus()
+
+    # -- frames and masks ----------------------------------------------------------------
+
+    def frame_jpeg(self, index: int) -> bytes:
+        project = self.require()
+        project.check_index(index)
+        with self._frames:
+            _, rgb = next(iter(project.source.read([index])))
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+        return buffer.getvalue()
+
+    def mask(self, index: int) -> tuple[np.ndarray, bool]:
+        return self.require().mask(index)
+
+    def save_annotation(self, index: int, data: bytes) -> None:
+        project = self.require()
+        h, w = project.source.height, project.source.width
+        if len(data) != h * w:
+            raise XMemError(f"an annotation must be {w}×{h} = {h * w} bytes, got {len(data)}")
+        ids = np.frombuffer(data, dtype=np.uint8).reshape(h, w)
+        with self._lock:
+            project.save_annotation(index, ids)
+
+    def forget_annotation(self, index: int) -> None:
+        with self._lock:
+            self.require().forget_annotation(index)
+
+    # -- objects -------------------------------------------------------------------------
+
+    def add_object(self, name: str | None, color: str | None) -> dict[str, Any]:
+        with self._lock:
+            return self.require().add_object(name, color).__dict__
+
+    def edit_object(self, object_id: int, name: str | None, color: str | None) -> dict[str, Any]:
+        with self._lock:
+            return self.require().edit_object(object_id, name, color).__dict__
+
+    def delete_object(self, object_id: int) -> None:
+        with self._lock:
+            self.require().delete_object(object_id)
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    def _start(self, job: Job) -> JobStatus:
+        self.job = job.start()
+        return job.snapshot()
+
+    def track(self, start: int, direction: str = "forward", count: int | None = None) -> JobStatus:
+        """Track from frame ``start`` (its mask: a person's, else the tracked one)."""
+        with self._lock:
+            project = self.require()
+            if self.busy:
+                raise XMemError("a job is already running; stop it first")
+            frame_passes = passes(start, len(project.names), direction, count)
+            if not frame_passes:
+                raise XMemError(f"nothing to track {direction} of frame {start}")
+            start_mask, _ = project.mask(start)
+            if not start_mask.any():
+                raise XMemError(
+                    f"frame {start} has no mask: draw the objects on it first, or go to a "
+                    "frame that has one"
+                )
+            assert self._job_source is not None
+            source, tracker = self._job_source, self.tracker
+            total = sum(len(p) for p in frame_passes)
+            return self._start(
+                Job(
+                    "track",
+                    total,
+                    lambda job: track_frames(
+                        job, tracker, project, source, frame_passes, start_mask
+                    ),
+                )
+            )
+
+    def export(self, out: str | Path | None = None) -> JobStatus:
+        """Export every frame's mask, an overlay video and the areas (default: PROJECT/export)."""
+        with self._lock:
+            project = self.require()
+            if self.busy:
+                raise XMemError("a job is already running; stop it first")
+            folder = Path(os.path.abspath(out)) if out else project.root / "export"
+            assert self._job_source is not None
+            source = self._job_source
+            return self._start(
+                Job(
+                    "export",
+                    2 * len(project.names),
+                    lambda job: export(job, project, source, folder),
+                )
+            )
+
+    def stop(self) -> JobStatus:
+        with self._lock:
+            if self.job is not None:
+                self.job.stop()
+            return self.job_status()
