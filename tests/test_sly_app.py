@@ -20,11 +20,7 @@ sly = pytest.importorskip("supervisely")
 
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
-from sly_platform import (  # noqa: E402
-    SuperviselyEmulator,
-    default_frame,
-    harness,  # noqa: E402
-)
+from sly_platform import SuperviselyEmulator, default_frame, harness  # noqa: E402
 from sly_platform.harness import (  # noqa: E402
     POLYGON,
     SQUARE,
