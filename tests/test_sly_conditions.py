@@ -112,6 +112,25 @@ def test_failures_from_the_nth_call_are_retried_and_tracking_completes(
     assert [c.status for c in emulator.calls("videos.bulk.download-frame")] == [500, 200]
 
 
+def test_an_outage_before_tracking_starts_is_a_503_with_the_same_words(
+    client: TestClient, emulator: SuperviselyEmulator, app: Any
+) -> None:
+    app.policy = FAST_RETRIES
+    emulator.inject("figures.info", status=504)
+    body = {"context": {"trackId": "t-info", "videoId": VIDEO, "frameIndex": 5, "frames": 3,
+                        "figureIds": [901]}}  # fmt: skip
+    r = client.post("/track", json=body)
+    assert r.status_code == 503 and r.json()["error"] == "Tracking interrupted"
+    assert r.json()["message"].startswith("Could not read the figure to track")
+    (error,) = emulator.notifications("videos:tracking-error")  # the tool learns it too
+    assert "HTTP 504 (6 tries" in error["data"]["error"]["message"]
+    emulator.reset()
+    emulator.inject("videos.bulk.download-frame", status=503)
+    r = client.post("/track-api", json={"context": {**body["context"], "input_geometries": [
+        {"type": "polygon", "data": POLYGON}]}})  # fmt: skip
+    assert r.status_code == 503 and "download the video frames" in r.json()["message"]
+
+
 def test_a_stalled_server_times_out(
     client: TestClient, emulator: SuperviselyEmulator, app: Any
 ) -> None:

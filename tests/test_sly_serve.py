@@ -185,3 +185,10 @@ def test_serve_with_missing_weights_is_a_clear_error(tmp_path: Path) -> None:
     done = run_cli("--weights", str(tmp_path / "none.pth"), env=env)
     assert done.returncode == 2 and "none.pth" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_serve_rejects_a_min_part_outside_zero_to_one(tmp_path: Path) -> None:
+    env = {**os.environ, "SERVER_ADDRESS": "http://127.0.0.1:9", "SLY_APP_DATA_DIR": str(tmp_path)}
+    done = run_cli("--min-part", "1.5", env=env)
+    assert done.returncode == 2 and "--min-part" in done.stderr
+    assert "Traceback" not in done.stderr

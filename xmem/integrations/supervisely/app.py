@@ -36,7 +36,12 @@ from xmem.integrations.supervisely.device import DeviceSlots
 from xmem.integrations.supervisely.frames import FrameFeed, local_frames, video_frames
 from xmem.integrations.supervisely.geometry import MIN_PART, parse_geometry
 from xmem.integrations.supervisely.keyframes import list_figures, select
-from xmem.integrations.supervisely.platform import CallPolicy, PlatformApi, TrackingStopped
+from xmem.integrations.supervisely.platform import (
+    CallPolicy,
+    PlatformApi,
+    PlatformUnavailable,
+    TrackingStopped,
+)
 from xmem.integrations.supervisely.protocol import (
     FrameRange,
     RequestError,
@@ -430,7 +435,7 @@ class XMemTracking(MaskTracking):
         try:
             job = self._legacy_job(api, context)
             job.source_masks()
-        except RequestError as error:  # the tool waits for this track: tell it why it failed
+        except (RequestError, PlatformUnavailable) as error:  # the tool waits for this track
             track_id = context.get("trackId")
             if isinstance(track_id, str | int):
                 direct = context.get("useDirectProgressMessages")
@@ -604,9 +609,13 @@ def _json_route(
 
 
 def _error_response(error: BaseException) -> JSONResponse:
-    """4xx for a bad request (a RequestError, or JSON that does not parse), 500 otherwise."""
+    """4xx for a bad request (a RequestError, or JSON that does not parse), 503 when the
+    platform kept failing, 500 otherwise."""
     if isinstance(error, RequestError):
         return JSONResponse(error.body(), status_code=error.status)
+    if isinstance(error, PlatformUnavailable):
+        name, message = describe(error)
+        return JSONResponse({"error": name, "message": message, "success": False}, 503)
     if isinstance(error, json.JSONDecodeError):
         body = {"error": "RequestError", "message": f"invalid JSON: {error}", "success": False}
         return JSONResponse(body, status_code=400)

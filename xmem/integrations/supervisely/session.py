@@ -162,6 +162,7 @@ def track_job(
                 per_object.append(pieces)
             yield FrameFigures(result.index, per_object)
     finally:
+        frames.close()  # the engine's reader must not wait for a download that is not needed
         close = getattr(results, "close", None)
         if close is not None:
             close()
