@@ -11,6 +11,8 @@ Through the real SDK, real HTTP and the strict emulator (``tests/sly_platform``)
 4. Keyframes: the bundled model on real DAVIS 2016 frames, 40 frames tracked from frame 0, with
    and without the ground truth of frame 20 as a person's figure; IoU against the ground truth
    on frames 21-40.
+5. Second reference: 20 frames tracked from the ground truth of frame 20, with and without the
+   ground truth of frame 0 as a person's figure (read first, into memory); IoU on 21-40.
 
     python scripts/sly_conditions.py [--skip-keyframes] [--sequences dog parkour ...]
 """
@@ -105,6 +107,7 @@ def main() -> None:
 
     if not args.skip_keyframes:
         result["keyframes"] = keyframe_gain(emu, app, client, args.sequences, args.weights)
+        result["references"] = reference_gain(emu, app, client, args.sequences)
     print(json.dumps(result, indent=1))  # noqa: T201 (the script's output)
 
 
@@ -161,6 +164,40 @@ def keyframe_gain(emu: Any, app: Any, client: Any, names: list[str], weights: st
         "runs": rows,
         "mean_gain": round(float(np.mean(gains)), 3),
     }
+
+
+def reference_gain(emu: Any, app: Any, client: Any, names: list[str]) -> Any:
+    """IoU on frames 21-40 tracked from the ground truth of frame 20, without and with the
+    ground truth of frame 0 as a person's figure (read first, as a second reference)."""
+    from sly_platform import davis
+    from sly_platform.harness import bitmap_json
+
+    app.references = 2  # the run without a figure on frame 0 has none to read
+
+    rows = []
+    for n, name in enumerate(names):
+        seq = davis(name)
+        assert seq is not None
+        count = min(41, len(seq))
+        for reference in (False, True):
+            video = 700 + 2 * n + reference
+            emu.add_video(
+                video, count, seq.width, seq.height, frame_fn=lambda v, i, s=seq: s.frame(i)
+            )
+            emu.add_figure(10 * video, video, video, 20, "bitmap", bitmap_json(seq.mask(20)))
+            if reference:
+                emu.add_figure(10 * video + 1, video, video, 0, "bitmap", bitmap_json(seq.mask(0)))
+            emu.reset()
+            post(client, f"ref{video}", video, 20, count - 21, [10 * video])
+            wait(lambda v=video: done(emu, f"ref{v}"), 600)
+            ious = scores(emu, seq, range(21, count))
+            rows.append({"sequence": name, "reference_at_0": reference, "mean_iou_21_40": ious})
+            logger.info("%s", rows[-1])
+    gains = [
+        b["mean_iou_21_40"] - a["mean_iou_21_40"]
+        for a, b in zip(rows[::2], rows[1::2], strict=True)
+    ]
+    return {"runs": rows, "mean_gain": round(float(np.mean(gains)), 3)}
 
 
 def scores(emu: Any, seq: Any, frames: range) -> float:

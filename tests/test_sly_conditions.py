@@ -251,6 +251,7 @@ def test_person_figures_guide_tracking_and_are_never_overwritten(
         945, 404, 41, 8, "bitmap", bitmap_json(shifted), nn_created=True, nn_updated=True
     )
     emulator.add_figure(946, 404, 42, 11, "polygon", POLYGON)  # beyond the range: ignored
+    app.references = 2
     track(client, emulator, videoId=404, figureIds=[941, 942], objectIds=[41, 42])
     (annotated,) = app.engine.annotated
     assert annotated == {3: (1,), 7: (1,), 5: (1, 2)}  # corrected at 3, manual at 7, source
@@ -258,6 +259,12 @@ def test_person_figures_guide_tracking_and_are_never_overwritten(
     assert placed(emulator) == {(41, 6), (41, 8), (42, 6), (42, 7), (42, 8)}  # none on (41, 7)
     assert progress(emulator)[-1] == (6, 6)
     assert all(f["nnCreated"] and f["nnUpdated"] for f in emulator.created_figures())
+    emulator.reset()
+    app.engine = Fake()
+    app.references = 0  # the default: no earlier frame is read
+    track(client, emulator, videoId=404, figureIds=[941, 942], objectIds=[41, 42])
+    assert app.engine.annotated == [{7: (1,), 5: (1, 2)}]
+    assert app.engine.frames_seen == [5, 6, 7, 8]
 
 
 def test_person_figures_can_be_ignored(

@@ -143,6 +143,7 @@ def client(app: XMemTracking, emulator: SuperviselyEmulator) -> Iterator[TestCli
     app.min_part = 0.0
     app.policy = CallPolicy()
     app.use_keyframes = True
+    app.references = 0
     with TestClient(app.app.get_server()) as c:
         yield c
 

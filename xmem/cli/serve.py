@@ -50,6 +50,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="do not give the tracker the figures a person drew or corrected on other frames "
         "of the tracked objects (by default they guide tracking and are never overwritten)",
     )
+    p.add_argument(
+        "--person-references",
+        type=int,
+        default=0,
+        help="also read up to N frames before the source frame (in tracking order) that hold "
+        "a person's figure of a tracked object, as extra memory (default 0)",
+    )
     add_inference_options(p, precision_default=None)
     p.set_defaults(run=run)
 
@@ -68,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
         raise XMemError("--max-concurrent and --chunk must be at least 1")
     if not 0 <= args.min_part <= 1:
         raise XMemError("--min-part must be a fraction between 0 and 1")
+    if args.person_references < 0:
+        raise XMemError("--person-references must be 0 or more")
     config = inference_config(args)
     device = select_device(args.device)
     server.prepare_environment(args.server_address, args.api_token)
@@ -85,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         speed=speed_options(args),
         min_part=args.min_part,
         keyframes=not args.ignore_person_figures,
+        references=args.person_references,
     )
     logger.info("serving on http://%s:%d", args.host, args.port)
     uvicorn.run(app.app, host=args.host, port=args.port, log_level="warning")

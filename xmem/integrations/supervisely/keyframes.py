@@ -30,7 +30,6 @@ from xmem.integrations.supervisely.session import Keyframe, SourceObject
 logger = logging.getLogger(__name__)
 
 FIELDS = ["id", "objectId", "geometryType", "geometry", "meta", "nnCreated", "nnUpdated"]
-MAX_REFERENCES = 2  # earlier frames read before the source as extra memory
 
 
 def by_person(figure: dict[str, Any]) -> bool:
@@ -66,10 +65,11 @@ def select(
     figures: Sequence[dict[str, Any]],
     objects: Sequence[SourceObject],
     frames: FrameRange,
+    references: int = 0,
 ) -> tuple[Keyframe, ...]:
     """The persons' figures of the tracked objects: every one inside the tracked range (after
     the source), and the nearest ones before the source (in processing order) as references,
-    on at most :data:`MAX_REFERENCES` frames."""
+    on at most ``references`` frames."""
     positions = {o.object_id: i for i, o in enumerate(objects) if o.object_id is not None}
     sources = {o.figure_id for o in objects}
     tracked = set(frames.indexes[1:])
@@ -98,7 +98,7 @@ def select(
         keyframe = Keyframe(frame, position, geometry, figure.get("id"))
         (before if behind else inside).append(keyframe)
     nearest = sorted({k.frame for k in before}, key=lambda f: abs(f - frames.source))
-    chosen = set(nearest[:MAX_REFERENCES])
+    chosen = set(nearest[: max(0, references)])
     keyframes = tuple(inside + [k for k in before if k.frame in chosen])
     if keyframes:
         logger.info(

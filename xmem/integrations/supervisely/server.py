@@ -48,6 +48,7 @@ def create_app(
     speed: SpeedOptions | None = None,
     min_part: float = MIN_PART,
     keyframes: bool = True,
+    references: int = 0,
 ) -> XMemTracking:
     """The app with its routes, tracking with ``network`` (already on its device, prepared
     with ``speed``). ``model_name`` and ``weights`` (the checkpoint file) are reported in the
@@ -64,6 +65,7 @@ def create_app(
         chunk=chunk,
         min_part=min_part,
         keyframes=keyframes,
+        references=references,
     )
     app.serve()
     logger.info(
