@@ -35,7 +35,7 @@ from xmem.cli.main import main  # noqa: E402
 from xmem.gui.jobs import Tracker, passes  # noqa: E402
 from xmem.gui.project import FORMAT_VERSION, Project  # noqa: E402
 from xmem.gui.server import create_app  # noqa: E402
-from xmem.gui.workspace import Workspace, default_project_dir  # noqa: E402
+from xmem.gui.workspace import Workspace, default_project_dir, second_reader  # noqa: E402
 from xmem.io.masks import write_mask  # noqa: E402
 
 
@@ -415,3 +415,39 @@ def test_cli_starts_the_server_and_reports_bad_input(
     assert served["state"]["project"]["root"] == str(tmp_path / "p")
     assert served["state"]["error"] is None
     assert Project.read_meta(tmp_path / "p") is not None
+
+
+def test_second_reader_shares_the_index_and_reads_the_same_frames(inputs: Inputs) -> None:
+    from xmem.io.frames import open_frames
+
+    with open_frames(inputs.video) as first:
+        twin = second_reader(first)
+        assert twin is not first and twin.names == first.names
+        a = dict(first.read([0, 1, 2, 9, 4]))
+        b = dict(twin.read([9, 4, 0, 1, 2]))  # interleaved with the first reader's cursor
+        for i in a:
+            np.testing.assert_array_equal(a[i], b[i])
+        twin.close()
+        np.testing.assert_array_equal(dict(first.read([5]))[5], dict(twin.read([5]))[5])
+
+
+def test_a_frames_folder_is_a_project_too(
+    client: TestClient, workspace: Workspace, tmp_path: Path
+) -> None:
+    from PIL import Image
+    from scene import frame
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for t in range(5):
+        Image.fromarray(frame(t)).save(folder / f"img_{t}.png")
+    r = client.post("/api/open", json={"source": str(folder)})
+    assert r.status_code == 200, r.text
+    project = r.json()["project"]
+    assert project["root"] == str(tmp_path / "frames.xmem")
+    assert project["names"] == [f"img_{t}" for t in range(5)]
+    put_mask(client, 2, ids(2, 1))
+    run_job(client, workspace, "/api/track", {"start": 2, "direction": "both", "count": 1})
+    state = client.get("/api/state").json()["project"]
+    assert state["tracked"] == [[1, 1], [3, 3]] and state["human"] == [2]
+    assert (tmp_path / "frames.xmem" / "masks" / "img_3.png").exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import logging
 import os
@@ -13,8 +14,9 @@ import numpy as np
 from PIL import Image
 
 from xmem.errors import XMemError
-from xmem.io.frames import open_frames
+from xmem.io.frames import ImageFolderSource, open_frames
 from xmem.io.source import FrameSource
+from xmem.io.video import VideoSource
 
 from .jobs import Job, JobStatus, Tracker, export, passes, track_frames
 from .project import FORMAT_VERSION, Project, runs
@@ -22,6 +24,23 @@ from .project import FORMAT_VERSION, Project, runs
 logger = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
+
+
+def second_reader(source: FrameSource) -> FrameSource:
+    """Another reader of the same frames, for the jobs' thread (a video is not thread-safe).
+
+    A video is indexed once, when opened (every frame decoded to find its timestamps); the
+    second reader shares that index instead of decoding the whole video again, with its own
+    decoder, opened on first use.
+    """
+    if isinstance(source, VideoSource):
+        twin = copy.copy(source)
+        twin._container, twin._stream, twin._frames = None, None, None
+        twin._next_index, twin._epoch = 0, 0
+        return twin
+    if isinstance(source, ImageFolderSource):
+        return source  # stateless: each read opens its files
+    return open_frames(getattr(source, "path"))  # noqa: B009
 
 
 def default_project_dir(source: str | Path) -> Path:
@@ -58,7 +77,7 @@ class Workspace:
             root = Path(project) if project else default_project_dir(Path(str(source)))
             try:
                 opened = Project.open(root, source)
-                job_source = open_frames(opened.source_path)
+                job_source = second_reader(opened.source)
             except XMemError as exc:
                 self.error = str(exc)
                 logger.error("error: %s", exc)
@@ -72,10 +91,11 @@ class Workspace:
             if self.job is not None:
                 self.job.stop()
                 self.job.join()
-            if self.project is not None:
-                self.project.close()
-            if self._job_source is not None:
-                self._job_source.close()
+            with self._frames:  # not while a frame is being read
+                if self.project is not None:
+                    self.project.close()
+                if self._job_source is not None:
+                    self._job_source.close()
             self.project, self._job_source, self.job = None, None, None
 
     def require(self) -> Project:
@@ -118,9 +138,9 @@ class Workspace:
     # -- frames and masks ----------------------------------------------------------------
 
     def frame_jpeg(self, index: int) -> bytes:
-        project = self.require()
-        project.check_index(index)
-        with self._frames:
+        with self._frames:  # also keeps the project from being closed meanwhile
+            project = self.require()
+            project.check_index(index)
             _, rgb = next(iter(project.source.read([index])))
         buffer = io.BytesIO()
         Image.fromarray(rgb).save(buffer, format="JPEG", quality=JPEG_QUALITY)

@@ -132,6 +132,18 @@ function renderMask() {
   }
 }
 
+// The frame at the largest size that fits beside the panels and above the timeline.
+function layout() {
+  if (!S.project) return;
+  const room = $("viewer").clientWidth;
+  const tall = Math.max(120, window.innerHeight - $("stage").getBoundingClientRect().top - 80);
+  const scale = Math.min(room / W(), tall / H());
+  for (const c of [frameCanvas, maskCanvas]) {
+    c.style.width = `${Math.floor(W() * scale)}px`;
+    c.style.height = `${Math.floor(H() * scale)}px`;
+  }
+}
+
 function drawTimeline() {
   const canvas = $("timeline");
   const width = Math.max(1, Math.round(canvas.clientWidth * devicePixelRatio));
@@ -220,6 +232,7 @@ function setState(state) {
     S.unsaved = new Map();
     S.index = 0;
   }
+  layout();
   if (!project.objects.some((o) => o.id === S.selected)) {
     S.selected = project.objects.length ? project.objects[0].id : null;
   }
@@ -513,7 +526,8 @@ async function poll() {
       }
       if (!job.running) {
         await refresh();
-        await goto(S.index);
+        const follow = job.kind === "track" && job.last_index !== null && $("follow").checked;
+        await goto(follow ? job.last_index : S.index);
         if (job.error) showError(job.message);
         else if (job.kind === "export") {
           $("export-label").textContent = Object.entries(job.outputs).map(([k, v]) => `${k}: ${v}`).join("\n");
@@ -624,7 +638,7 @@ $("track").onclick = track;
 $("stop").onclick = stop;
 $("export").onclick = exportAll;
 $("help-button").onclick = () => $("help").showModal();
-window.addEventListener("resize", drawTimeline);
+window.addEventListener("resize", () => { layout(); drawTimeline(); });
 
 document.addEventListener("keydown", (event) => {
   const target = event.target;
