@@ -58,6 +58,7 @@ class Fake:
         self.calls: list[ObjectMasks] = []
         self.annotated: list[dict[int, tuple[int, ...]]] = []
         self.frames_seen: list[int] = []
+        self.started: list[float] = []  # time.monotonic() when each frame's work began
         self.active = 0
         self.max_active = 0
         self._lock = threading.Lock()
@@ -80,6 +81,7 @@ class Fake:
                 self.max_active = max(self.max_active, self.active)
             try:
                 self.frames_seen.append(index)
+                self.started.append(time.monotonic())
                 assert rgb.shape == (*ids.shape, 3)
                 if self.fail_at is not None and n == self.fail_at:
                     raise RuntimeError("boom in the engine")
