@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from conftest import tiny_network
 from PIL import Image
-from scene import N, encode_video, frame, ids
+from scene import encode_video, frame, ids
 
 from xmem.cli.main import build_parser, main
 from xmem.cli.track import inference_config, load_inference_network, speed_options
@@ -23,6 +23,7 @@ from xmem.gui.workspace import Workspace
 from xmem.io.masks import write_mask
 
 SIZE = 64  # the clip's own size: fast, and the same for the GUI and `xmem track`
+N = 8  # frames of the clip (tests/scene.py's first 8)
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,16 @@ sync_api = pytest.importorskip(
 pytest.importorskip("uvicorn")
 
 import torch  # noqa: E402
-from gui_harness import Inputs, cli_track, make_inputs, make_tracker, read_ids, serving  # noqa: E402
-from scene import N, box  # noqa: E402
+from gui_harness import (  # noqa: E402
+    Inputs,
+    N,
+    cli_track,
+    make_inputs,
+    make_tracker,
+    read_ids,
+    serving,
+)
+from scene import box  # noqa: E402
 
 import xmem.gui.jobs as jobs  # noqa: E402
 import xmem.gui.project as project_module  # noqa: E402
@@ -176,7 +184,7 @@ def project_masks(root: Path) -> dict[int, np.ndarray]:
 
 
 def test_draw_and_track_equals_xmem_track(page: object, gui: Gui, tmp_path: Path) -> None:
-    assert page.inner_text("#frame-label").startswith("0 / 11")  # type: ignore[attr-defined]
+    assert page.inner_text("#frame-label").startswith(f"0 / {N - 1}")  # type: ignore[attr-defined]
     page.locator("#brush-size").fill("4")  # type: ignore[attr-defined]
     for points in square_strokes(0, 1):
         stroke(page, points)
@@ -185,7 +193,7 @@ def test_draw_and_track_equals_xmem_track(page: object, gui: Gui, tmp_path: Path
     assert drawn[y + 3 : y + 13, x + 3 : x + 13].all() and drawn.sum() > 150
     np.testing.assert_array_equal(page_ids(page), drawn)
     job = click_and_wait_job(page, "#track")
-    assert not job["error"] and job["done"] == N and "tracked 12 frames" in job["message"]
+    assert not job["error"] and job["done"] == N and f"tracked {N} frames" in job["message"]
     assert "frames/s" in page.inner_text("#job-label")  # type: ignore[attr-defined]
     expected = cli_track(gui.inputs, gui.root / "annotations" / "00000.png", tmp_path / "cli")
     masks = project_masks(gui.root)
@@ -386,7 +394,7 @@ def test_stop_ends_within_one_frame(
 def test_screenshot_of_the_sample_clip(
     gui: Gui, browser: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's picture: the sample clip with the bundled model, two objects, 6 frames
+    """The README's picture: the sample clip with the bundled model, two objects, 3 frames
     tracked. Written to $XMEM_GUI_SCREENSHOT when set (docs/gui.png)."""
     args = build_parser().parse_args(["gui", "--weights", "xmem-compact", "--device", "cpu"])
     tracker = Tracker(load_inference_network(args, torch.device("cpu")))  # type: ignore[arg-type]
@@ -402,10 +410,10 @@ def test_screenshot_of_the_sample_clip(
     with serving(workspace) as url:
         page.goto(url)
         page.wait_for_function("() => window.xmemGui && window.xmemGui.ready")
-        page.fill("#count", "6")
+        page.fill("#count", "3")
         job = click_and_wait_job(page, "#track")
-        assert not job["error"] and job["done"] == 7
-        goto(page, 6)
+        assert not job["error"] and job["done"] == 4
+        goto(page, 3)
         assert page_ids(page).any()
         shot = tmp_path / "gui.png"
         page.screenshot(path=str(shot))
