@@ -325,7 +325,8 @@ def test_real_frames_through_the_app_score_iou_against_ground_truth(
     emulator.add_video(700, 9, seq.width, seq.height, frame_fn=lambda v, i: seq.frame(i))
     emulator.add_figure(7000, 700, 70, 0, "bitmap", bitmap_json(seq.mask(0)))
     emulator.add_figure(7001, 700, 70, 5, "bitmap", bitmap_json(seq.mask(5)))
-    track(client, emulator, videoId=700, frameIndex=0, frames=8, figureIds=[7000], objectIds=[70])
+    track(client, emulator, 300, videoId=700, frameIndex=0, frames=8, figureIds=[7000],
+          objectIds=[70])  # fmt: skip
     masks = {i: np.zeros((seq.height, seq.width), np.uint8) for i in range(1, 9)}
     for figure in emulator.created_figures():
         assert figure["objectId"] == 70

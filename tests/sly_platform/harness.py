@@ -148,6 +148,19 @@ def client(app: XMemTracking, emulator: SuperviselyEmulator) -> Iterator[TestCli
     app.references = 0
     with TestClient(app.app.get_server()) as c:
         yield c
+    settle(app)
+
+
+def settle(app: XMemTracking, timeout: float = 300.0) -> None:
+    """Stop the requests a test left running and wait for them to end, so that none of them
+    reaches the platform during the next test (a loaded machine can outlast a test's wait)."""
+    manager = app.inference_requests_manager
+    with manager._lock:
+        requests = list(manager._inference_requests.values())
+    running = [r for r in requests if not r.is_finished()]
+    for request in running:
+        request.stop()
+    wait_until(lambda: all(r.is_finished() for r in running), timeout)
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 20.0) -> None:
@@ -174,7 +187,9 @@ def finished(emu: SuperviselyEmulator) -> bool:
     return bool(p) and p[-1][0] == p[-1][1]
 
 
-def track(client: TestClient, emu: SuperviselyEmulator, **context: Any) -> dict[str, Any]:
+def track(
+    client: TestClient, emu: SuperviselyEmulator, timeout: float = 20.0, **context: Any
+) -> dict[str, Any]:
     body = {
         "context": {
             "trackId": "t1",
@@ -191,7 +206,7 @@ def track(client: TestClient, emu: SuperviselyEmulator, **context: Any) -> dict[
     }
     r = client.post("/track", json=body)
     assert r.status_code == 200, r.text
-    wait_until(lambda: finished(emu) or bool(emu.notifications("videos:tracking-error")))
+    wait_until(lambda: finished(emu) or bool(emu.notifications("videos:tracking-error")), timeout)
     return r.json()
 
 
