@@ -39,7 +39,7 @@ def create_app(
     network: XMem,
     *,
     config: InferenceConfig | None = None,
-    size: int = 480,
+    size: int | None = None,
     precision: str = "fp32",
     model_name: str = "XMem",
     weights: str | None = None,
