@@ -8,9 +8,7 @@ from torch import Tensor, nn
 from xmem.model import efficientnet
 from xmem.model.efficientnet import LiteTrunk
 from xmem.model.modules import FeatureFusionBlock, HiddenReinforcer
-from xmem.model.resnet import ARCHITECTURES, resnet_stages, stage_channels, stem_width
-
-BACKBONES = (*ARCHITECTURES, *efficientnet.LITE_VARIANTS)
+from xmem.model.resnet import resnet_stages, stage_channels, stem_width
 
 
 def level_channels(arch: str) -> tuple[int, int, int]:
