@@ -360,7 +360,7 @@ def test_stop_ends_within_one_frame(
 
     def slow(*args: object, **kwargs: object) -> Iterator[object]:
         for result in real(*args, **kwargs):  # type: ignore[arg-type]
-            time.sleep(0.3)
+            time.sleep(1.0)  # slow enough that Stop lands mid-run on a loaded machine
             yield result
 
     monkeypatch.setattr(jobs, "track", slow)
@@ -376,7 +376,7 @@ def test_stop_ends_within_one_frame(
         stroke(page, points)
     page.evaluate("() => { window.xmemGui.job = null; }")  # type: ignore[attr-defined]
     page.click("#track")  # type: ignore[attr-defined]
-    page.wait_for_function("() => window.xmemGui.job && window.xmemGui.job.done >= 3")  # type: ignore[attr-defined]
+    page.wait_for_function("() => window.xmemGui.job && window.xmemGui.job.done >= 2")  # type: ignore[attr-defined]
     page.click("#stop")  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]
         "() => { const s = window.xmemGui; return s.job && !s.job.running && !s.polling; }"
