@@ -142,10 +142,15 @@ def test_stop_from_the_notification_reply(
     steps = progress(emulator)
     assert monotone(steps)
     assert steps[-1][0] == steps[-1][1] < 22
-    state = client.post(
-        "/pop_tracking_results",
-        json={"context": {"inference_request_uuid": reply["inference_request_uuid"]}},
-    ).json()
+    deadline = time.monotonic() + 10  # the request's thread marks it a moment after progress
+    while True:
+        state = client.post(
+            "/pop_tracking_results",
+            json={"context": {"inference_request_uuid": reply["inference_request_uuid"]}},
+        ).json()
+        if state["stage"] != "Running inference..." or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert state["stage"] == "Cancelled"
 
 
