@@ -13,8 +13,9 @@ import time
 
 import torch
 
-from xmem.model.network import MODELS, XMem, backbone_batchnorms, freeze_early_blocks
-from xmem.train.forward import clip_forward
+from xmem.model.network import MODELS
+from xmem.train.config import StageConfig
+from xmem.train.trainer import ClipModel, build_network
 
 logger = logging.getLogger("train_speed")
 
@@ -22,14 +23,17 @@ logger = logging.getLogger("train_speed")
 def seconds_per_iteration(
     model: str, frozen_blocks: int, channels_last: bool, args: argparse.Namespace
 ) -> list[float]:
-    torch.manual_seed(0)
-    net = XMem(MODELS[model]).train()
-    if frozen_blocks:
-        freeze_early_blocks(net, frozen_blocks)
-    for bn in backbone_batchnorms(net):
-        bn.eval()
-    if channels_last:
-        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    """The network as ``xmem train`` sets it up (batch-norm statistics frozen), random data."""
+    config = StageConfig(
+        stage="synthetic",
+        model=model,
+        freeze_backbone_bn=True,
+        frozen_blocks=frozen_blocks,
+        channels_last=channels_last,
+        num_frames=args.num_frames,
+        crop=args.crop,
+    )
+    clips = ClipModel(build_network(config, torch.device("cpu")), config).train()
     b, t, k, s = args.batch_size, args.num_frames, args.objects, args.crop
     rgb = torch.randn(b, t, 3, s, s)
     masks = (torch.rand(b, t, k, s, s) > 0.5).float()
@@ -37,7 +41,7 @@ def seconds_per_iteration(
     times = []
     for i in range(args.repeats):
         start = time.perf_counter()
-        out = clip_forward(net, rgb, masks, valid, torch.Generator().manual_seed(i))
+        out = clips(rgb, masks, valid, torch.Generator().manual_seed(i))
         sum(logits.mean() for logits in out.logits).backward()  # type: ignore[union-attr]
         times.append(time.perf_counter() - start)
     return times

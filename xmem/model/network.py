@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import torch
@@ -27,27 +27,24 @@ class ModelConfig:
     decoder_dims: tuple[int, int, int] = (512, 256, 256)  # decoder widths at 1/16, 1/8, 1/4
 
 
+# ours, for CPUs: half-width ResNet-18 encoders, narrower values, decoder and sensory memory
+_COMPACT = ModelConfig(
+    key_dim=64,
+    value_dim=256,
+    hidden_dim=32,
+    key_backbone="resnet18-w32",
+    value_backbone="resnet18-w32",
+    decoder_dims=(128, 64, 32),
+)
+
 # Named architectures, e.g. for benchmarks with random weights (`xmem benchmark --model`).
 MODELS: dict[str, ModelConfig] = {
     "xmem": ModelConfig(),
     "xmem-no-sensory": ModelConfig(hidden_dim=0),
-    # ours, for CPUs: half-width ResNet-18 encoders, narrower values, decoder and sensory memory
-    "xmem-compact": ModelConfig(
-        key_dim=64,
-        value_dim=256,
-        hidden_dim=32,
-        key_backbone="resnet18-w32",
-        value_backbone="resnet18-w32",
-        decoder_dims=(128, 64, 32),
-    ),
-    # ours, for CPUs: ImageNet-pretrained EfficientNet-Lite0 trunks (xmem train --init-backbone)
-    "xmem-lite0": ModelConfig(
-        key_dim=64,
-        value_dim=256,
-        hidden_dim=32,
-        key_backbone="efficientnet-lite0",
-        value_backbone="efficientnet-lite0",
-        decoder_dims=(128, 64, 32),
+    "xmem-compact": _COMPACT,
+    # the compact widths on ImageNet-pretrained EfficientNet-Lite0 trunks (--init-backbone)
+    "xmem-lite0": replace(
+        _COMPACT, key_backbone="efficientnet-lite0", value_backbone="efficientnet-lite0"
     ),
 }
 
