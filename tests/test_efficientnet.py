@@ -165,3 +165,29 @@ def test_frozen_blocks_and_frozen_statistics_in_training() -> None:
     with pytest.raises(XMemError, match="Lite"):
         freeze_early_blocks(tiny_network(), 1)
     assert model.network is net
+
+
+def test_pretrained_trunks_learn_at_their_own_rate() -> None:
+    from xmem.train.config import StageConfig
+    from xmem.train.trainer import parameter_groups
+
+    net = XMem(MODELS["xmem-lite0"])
+    config = StageConfig(stage="synthetic", lr=1e-4, backbone_lr_scale=0.1)
+    heads, trunks = parameter_groups(net, config)
+    assert trunks["lr"] == pytest.approx(1e-5) and "lr" not in heads
+    slow = {id(p) for p in trunks["params"]}
+    assert id(net.key_encoder.blocks[5].conv1.weight) in slow
+    value_trunk = net.value_encoder.trunk
+    assert value_trunk is not None and id(value_trunk.blocks[1].conv1.weight) in slow
+    assert id(value_trunk.conv1.weight) not in slow  # the mask channels learn at the full rate
+    assert id(net.decoder.pred.weight) not in slow
+    assert len(slow) + len(heads["params"]) == len(list(net.parameters()))
+    one = parameter_groups(net, StageConfig(stage="synthetic"))
+    assert len(one) == 1 and len(one[0]["params"]) == len(list(net.parameters()))
+    resnet = tiny_network()  # ResNet trunks: the value encoder's 5-channel stem learns fully
+    _, trunks = parameter_groups(resnet, config)
+    slow = {id(p) for p in trunks["params"]}
+    assert id(resnet.value_encoder.conv1.weight) not in slow
+    assert id(resnet.key_encoder.conv1.weight) in slow
+    with pytest.raises(XMemError, match="--backbone-lr-scale"):
+        StageConfig(stage="synthetic", backbone_lr_scale=-1)

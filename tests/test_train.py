@@ -157,11 +157,17 @@ def test_periodic_validation_logs_jf(tmp_path: Path) -> None:
 
 def test_resume_is_exact(tmp_path: Path) -> None:
     data = make_davis(tmp_path / "davis")
-    straight = Trainer(config(data), tmp_path / "straight", torch.device("cpu"))
+    run = dict(backbone_lr_scale=0.5, keep_every=2)  # two learning rates, kept snapshots
+    straight = Trainer(config(data, **run), tmp_path / "straight", torch.device("cpu"))
     straight.train()
-    first = Trainer(config(data, iterations=2), tmp_path / "resumed", torch.device("cpu"))
+    assert [g["lr"] for g in straight.optimizer.param_groups] == [1e-3, 5e-4]
+    kept = sorted(p.name for p in (tmp_path / "straight").glob("model-*.pth"))
+    assert kept == ["model-2.pth", "model-4.pth"]
+    final = torch.load(tmp_path / "straight" / "model-4.pth", weights_only=True)
+    assert all(torch.equal(final[k], v) for k, v in straight.network.state_dict().items())
+    first = Trainer(config(data, iterations=2, **run), tmp_path / "resumed", torch.device("cpu"))
     first.train()
-    second = Trainer(config(data), tmp_path / "resumed", torch.device("cpu"))
+    second = Trainer(config(data, **run), tmp_path / "resumed", torch.device("cpu"))
     second.load(tmp_path / "resumed" / CHECKPOINT)
     assert second.iteration == 2
     second.train()

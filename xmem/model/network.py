@@ -235,15 +235,29 @@ def init_imagenet_backbones(network: XMem) -> None:
         efficientnet.load_imagenet_trunk(trunk, arch)
 
 
-def backbone_batchnorms(network: XMem) -> list[nn.Module]:
-    """The batch norms of the encoder trunks (not of the fusion blocks, projections or decoder)."""
+def backbone_trunks(network: XMem) -> list[nn.Module]:
+    """The encoder trunks (not the fusion blocks, projections or decoder)."""
     trunks: list[nn.Module] = [network.key_encoder]
     value = network.value_encoder
     if value.trunk is not None:
         trunks.append(value.trunk)
     else:
-        trunks += [value.bn1, value.layer1, value.layer2, value.layer3]
-    return [m for t in trunks for m in t.modules() if isinstance(m, nn.BatchNorm2d)]
+        trunks += [value.conv1, value.bn1, value.layer1, value.layer2, value.layer3]
+    return trunks
+
+
+def backbone_batchnorms(network: XMem) -> list[nn.Module]:
+    """The batch norms of the encoder trunks."""
+    return [m for t in backbone_trunks(network) for m in t.modules() if isinstance(m, nn.BatchNorm2d)]
+
+
+def backbone_parameters(network: XMem) -> list[nn.Parameter]:
+    """The pretrained parameters of the encoder trunks: all but the value encoder's first
+    convolution, where the masks come in."""
+    value = network.value_encoder
+    mask_stem = (value.trunk or value).conv1
+    skip = {id(p) for p in mask_stem.parameters()}
+    return [p for t in backbone_trunks(network) for p in t.parameters() if id(p) not in skip]
 
 
 def freeze_early_blocks(network: XMem, blocks: int) -> None:

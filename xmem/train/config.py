@@ -30,6 +30,7 @@ class StageConfig:
     freeze_backbone_bn: bool = False  # encoder trunks' batch norms keep their statistics
     frozen_blocks: int = 0  # Lite trunks: the first N blocks (and the key encoder's stem) fixed
     channels_last: bool = False  # channels-last memory format (faster convolutions on CPU)
+    backbone_lr_scale: float = 1.0  # encoder trunks learn at lr × this (pretrained: e.g. 0.1)
     iterations: int = 150_000
     batch_size: int = 8
     lr: float = 1e-5
@@ -52,6 +53,7 @@ class StageConfig:
     log_every: int = 50
     image_every: int = 1000
     save_every: int = 1000
+    keep_every: int = 0  # also keep model-N.pth every N iterations (0: only the latest)
     val_every: int = 5000
     val_data: str | None = None
     val_split: str | None = None
@@ -77,6 +79,8 @@ class StageConfig:
             raise XMemError("--num-frames must be at least 2 (frame 0 is given)")
         if self.crop % 16:
             raise XMemError(f"--crop must be a multiple of 16, got {self.crop}")
+        if self.backbone_lr_scale < 0 or self.keep_every < 0:
+            raise XMemError("--backbone-lr-scale and --keep-every must be at least 0")
         if not 0 <= self.deep_update_prob <= 1 or not 0 <= self.paste_prob <= 1:
             raise XMemError("probabilities must be between 0 and 1")
 

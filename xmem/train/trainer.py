@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from xmem.model.network import (
     MODELS,
     XMem,
     backbone_batchnorms,
+    backbone_parameters,
     freeze_early_blocks,
     init_imagenet_backbones,
 )
@@ -120,6 +122,18 @@ def build_network(config: StageConfig, device: torch.device) -> XMem:
     return network.to(device).train()
 
 
+def parameter_groups(network: XMem, config: StageConfig) -> list[dict[str, Any]]:
+    """The optimiser's groups: the pretrained trunks at ``lr × backbone_lr_scale``, the rest at
+    ``lr`` (one group when the scale is 1, as checkpoints from before the option have)."""
+    trunk = {id(p) for p in backbone_parameters(network)} if config.backbone_lr_scale != 1 else set()
+    params = list(network.parameters())
+    groups: list[dict[str, Any]] = [{"params": [p for p in params if id(p) not in trunk]}]
+    if trunk:
+        scaled = [p for p in params if id(p) in trunk]
+        groups.append({"params": scaled, "lr": config.lr * config.backbone_lr_scale})
+    return groups
+
+
 def step_loss(out: ClipOutput, masks: Tensor, valid: Tensor, fraction: float) -> dict[str, Tensor]:
     """Loss of every segmented frame (1..T-1), summed over frames as the paper."""
     ce = dice = masks.new_zeros(())
@@ -153,7 +167,7 @@ class Trainer:
             model = DistributedDataParallel(model, device_ids=ids, find_unused_parameters=True)
         self.model = model
         self.optimizer = torch.optim.AdamW(
-            self.network.parameters(), lr=config.lr, weight_decay=config.weight_decay
+            parameter_groups(self.network, config), lr=config.lr, weight_decay=config.weight_decay
         )
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(
             self.optimizer, milestones=list(config.lr_steps), gamma=0.1
@@ -184,6 +198,8 @@ class Trainer:
             torch.save(self.state(), tmp)
         with atomic_output_file(self.out / WEIGHTS) as tmp:
             torch.save(self.network.state_dict(), tmp)
+        if self.config.keep_every and self.iteration % self.config.keep_every == 0:
+            shutil.copyfile(self.out / WEIGHTS, self.out / f"model-{self.iteration}.pth")
         logger.debug("saved iteration %d to %s", self.iteration, self.out)
 
     def load(self, path: str | Path) -> None:
