@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,22 @@ from xmem.io.source import FrameSource
 from xmem.io.video import VideoSource
 
 from .jobs import Job, JobStatus, Tracker, export, passes, track_frames
-from .project import FORMAT_VERSION, Project, runs
+from .project import FORMAT_VERSION, Project
 
 logger = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
+
+
+def runs(indices: Iterable[int]) -> list[list[int]]:
+    """Sorted indices as inclusive ``[first, last]`` runs: ``[0, 1, 2, 5] -> [[0, 2], [5, 5]]``."""
+    out: list[list[int]] = []
+    for i in sorted(indices):
+        if out and i == out[-1][1] + 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return out
 
 
 def second_reader(source: FrameSource) -> FrameSource:
@@ -34,10 +45,7 @@ def second_reader(source: FrameSource) -> FrameSource:
     decoder, opened on first use.
     """
     if isinstance(source, VideoSource):
-        twin = copy.copy(source)
-        twin._container, twin._stream, twin._frames = None, None, None
-        twin._next_index, twin._epoch = 0, 0
-        return twin
+        return source.twin()
     if isinstance(source, ImageFolderSource):
         return source  # stateless: each read opens its files
     return open_frames(getattr(source, "path"))  # noqa: B009
