@@ -1,7 +1,8 @@
-"""Requests of the tracking endpoints, parsed and checked before any work starts.
+"""Fields of the tracking requests, checked one at a time, and the frame range they name.
 
 Every mistake in a request is a :class:`RequestError` with the HTTP status to answer (4xx) and a
-message naming the field, so nothing is written to the video for a bad request.
+message naming the field, so nothing is written to the video for a bad request. The four request
+formats built from these fields are in :mod:`.protocol`.
 """
 
 from __future__ import annotations
@@ -46,6 +47,15 @@ def direction(data: Mapping[str, Any]) -> int:
     if value not in ("forward", "backward"):
         raise RequestError(400, f"'direction' must be 'forward' or 'backward', got {value!r}")
     return 1 if value == "forward" else -1
+
+
+def direct_session(context: Mapping[str, Any]) -> str | None:
+    """The annotation-tool session to send progress and errors to directly
+    (``useDirectProgressMessages`` with a ``sessionId``), or None for notifications."""
+    session = pick(context, "sessionId", "session_id", default=None)
+    if not context.get("useDirectProgressMessages") or session is None:
+        return None
+    return str(session)
 
 
 def context_of(body: Any) -> dict[str, Any]:
