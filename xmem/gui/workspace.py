@@ -186,6 +186,14 @@ class Workspace:
 
     # -- jobs ----------------------------------------------------------------------------
 
+    def _idle(self) -> tuple[Project, FrameSource]:
+        """The open project and the jobs' frame source, when no job runs (call under the lock)."""
+        project = self.require()
+        if self.busy:
+            raise XMemError("a job is already running; stop it first")
+        assert self._job_source is not None
+        return project, self._job_source
+
     def _start(self, job: Job) -> JobStatus:
         self.job = job.start()
         return job.snapshot()
@@ -193,9 +201,7 @@ class Workspace:
     def track(self, start: int, direction: str = "forward", count: int | None = None) -> JobStatus:
         """Track from frame ``start`` (its mask: a person's, else the tracked one)."""
         with self._lock:
-            project = self.require()
-            if self.busy:
-                raise XMemError("a job is already running; stop it first")
+            project, source = self._idle()
             frame_passes = passes(start, len(project.names), direction, count)
             if not frame_passes:
                 raise XMemError(f"nothing to track {direction} of frame {start}")
@@ -205,8 +211,7 @@ class Workspace:
                     f"frame {start} has no mask: draw the objects on it first, or go to a "
                     "frame that has one"
                 )
-            assert self._job_source is not None
-            source, tracker = self._job_source, self.tracker
+            tracker = self.tracker
             total = sum(len(p) for p in frame_passes)
             return self._start(
                 Job(
@@ -221,12 +226,8 @@ class Workspace:
     def export(self, out: str | Path | None = None) -> JobStatus:
         """Export every frame's mask, an overlay video and the areas (default: PROJECT/export)."""
         with self._lock:
-            project = self.require()
-            if self.busy:
-                raise XMemError("a job is already running; stop it first")
+            project, source = self._idle()
             folder = Path(os.path.abspath(out)) if out else project.root / "export"
-            assert self._job_source is not None
-            source = self._job_source
             return self._start(
                 Job(
                     "export",

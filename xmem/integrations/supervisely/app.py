@@ -164,19 +164,24 @@ class XMemTracking(MaskTracking):
         api: PlatformApi,
         job: Job,
         request: InferenceRequest,
-        publish: Callable[[list[FrameFigures], Progress], None],
+        publish: Callable[[list[FrameFigures]], None],
     ) -> None:
-        """Track a job, handing each frame to ``publish`` while tracking goes on; progress
-        ends at its total, or on Stop at the work done (nothing queued is published)."""
-        total = job.frames.count * len(job.objects)
-        request.set_stage(InferenceRequest.Stage.INFERENCE, 0, total)
+        """Track a job, handing each frame to ``publish`` while tracking goes on, then counting
+        it done; progress ends at its total, or on Stop at the work done (nothing queued is
+        published)."""
+        total = _start(request, job)
         progress = Progress(total, progress_sender(api, job), request.done, self.progress_interval)
 
         def stopped() -> bool:
             return request.is_stopped() or progress.stop_requested.is_set()
 
         api.cancelled = stopped  # retries of the platform calls end on Stop too
-        publisher = Publisher(lambda frames: publish(frames, progress), stopped=stopped)
+
+        def published(frames: list[FrameFigures]) -> None:
+            publish(frames)
+            progress.advance(len(frames) * len(job.objects))
+
+        publisher = Publisher(published, stopped=stopped)
         frames = video_frames(api, job.video_id, job.feed, self.chunk, stopped)
         try:
             for frame in track_job(
@@ -205,18 +210,16 @@ class XMemTracking(MaskTracking):
         else:
             progress.finish()
 
-    def _upload(self, api: Api, job: Job, frames: list[FrameFigures], progress: Progress) -> None:
-        """Legacy mode: create the frames' figures on the video, then count them done."""
+    def _upload(self, api: Api, job: Job, frames: list[FrameFigures]) -> None:
+        """Legacy mode: create the frames' figures on the video."""
         figures = figure_jsons(job, frames)
         api.video.figure.create_bulk(figures, entity_id=job.video_id, batch_size=100)
-        progress.advance(len(frames) * len(job.objects))
 
     def _enqueue(
         self,
         job: Job,
         request: InferenceRequest,
         frames: list[FrameFigures],
-        progress: Progress,
     ) -> None:
         """Async mode: queue the frames' figures for ``/pop_tracking_results``; wait while the
         client lets the queue fill up (the SDK pauses the request), so memory stays bounded."""
@@ -224,7 +227,6 @@ class XMemTracking(MaskTracking):
         request.add_results(results)
         while request.is_paused() and not request.is_stopped():
             threading.Event().wait(0.05)
-        progress.advance(len(frames) * len(job.objects))
 
     def _collect(
         self,
@@ -234,8 +236,7 @@ class XMemTracking(MaskTracking):
         one_per_object: bool,
     ) -> Rows:
         """Synchronous modes: the geometries of every tracked frame, in input order."""
-        total = job.frames.count * len(job.objects)
-        request.set_stage(InferenceRequest.Stage.INFERENCE, 0, total)
+        _start(request, job)
         rows: Rows = []
         stopped = request.is_stopped
         for frame in track_job(job, frames, self.engine, self.device_slots, stopped, self.min_part):
@@ -347,6 +348,13 @@ class XMemTracking(MaskTracking):
     def _register_endpoints(self) -> None:
         server = self._app.get_server()
         register(server, self.endpoints(), self.api_from_request, self.track_api_files)
+
+
+def _start(request: InferenceRequest, job: Job) -> int:
+    """Put the request in its tracking stage; the total is tracked frames × objects."""
+    total = job.frames.count * len(job.objects)
+    request.set_stage(InferenceRequest.Stage.INFERENCE, 0, total)
+    return total
 
 
 class _DropDeployedOn(logging.Filter):

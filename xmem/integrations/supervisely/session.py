@@ -19,7 +19,7 @@ from supervisely.geometry.geometry import Geometry
 from xmem import FrameResult, ObjectMasks
 from xmem.integrations.supervisely.device import DeviceSlots
 from xmem.integrations.supervisely.fields import FrameRange, RequestError
-from xmem.integrations.supervisely.frames import FrameFeed
+from xmem.integrations.supervisely.frames import FrameFeed, close_iterator
 from xmem.integrations.supervisely.geometry import rasterize, trace
 
 logger = logging.getLogger(__name__)
@@ -169,6 +169,4 @@ def track_job(
             yield FrameFigures(result.index, per_object)
     finally:
         frames.close()  # the engine's reader must not wait for a download that is not needed
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
+        close_iterator(results)
