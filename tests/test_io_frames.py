@@ -220,6 +220,30 @@ def test_video_partial_reads_resume(tmp_path: Path) -> None:
         np.testing.assert_array_equal(frame, whole[i])
 
 
+def test_video_twin_shares_the_index_and_reads_independently(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = make_video(tmp_path / "clip.mp4", n=30, options={"g": "10"})
+    with open_frames(path) as src:
+        assert isinstance(src, VideoSource)
+        scans: list[VideoSource] = []
+        monkeypatch.setattr(VideoSource, "_prescan", lambda self: scans.append(self))
+        twin = src.twin()
+        assert scans == []  # no second scan of the whole video
+        assert twin is not src and twin.names == src.names and twin.fps == src.fps
+        assert (twin.width, twin.height) == (src.width, src.height)
+        first = src.read([0, 1, 2, 20, 9])
+        second = twin.read([20, 9, 0, 1, 2])
+        a, b = {}, {}
+        for (i, x), (j, y) in zip(first, second, strict=True):  # interleaved cursors
+            a[i], b[j] = x, y
+        for i in a:
+            np.testing.assert_array_equal(a[i], b[i])
+        twin.close()
+        np.testing.assert_array_equal(dict(src.read([5]))[5], dict(twin.read([5]))[5])
+        twin.close()
+
+
 def test_video_reverse_read_is_chunked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = make_video(tmp_path / "clip.mp4", n=40, options={"g": "10"})
     spans: list[tuple[int, int]] = []

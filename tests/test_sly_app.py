@@ -39,6 +39,8 @@ from sly_platform.harness import (  # noqa: E402
 from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
 
 from xmem.eval.machine import current_rss_mb  # noqa: E402
+from xmem.integrations.supervisely import session  # noqa: E402
+from xmem.integrations.supervisely.geometry import rasterize  # noqa: E402
 
 app, client, emulator = harness.app, harness.client, harness.emulator  # the shared fixtures
 
@@ -68,6 +70,27 @@ def test_track_forward_two_objects_of_mixed_geometry(
     assert steps[-1] == (6, 6) and monotone(steps)
     ranges = {tuple(n["data"]["frameRange"]) for n in emulator.notifications()}
     assert ranges == {(5, 8)}
+
+
+@pytest.mark.parametrize("path", ["/track", "/track-api"])
+def test_source_figures_are_rasterised_once_per_request(
+    client: TestClient,
+    emulator: SuperviselyEmulator,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+) -> None:
+    drawn: list[str] = []
+
+    def counting(geometry: Any, height: int, width: int) -> np.ndarray:
+        drawn.append(geometry.geometry_name())
+        return rasterize(geometry, height, width)
+
+    monkeypatch.setattr(session, "rasterize", counting)
+    if path == "/track":
+        track(client, emulator)
+    else:
+        assert client.post(path, json=api_body()).status_code == 200
+    assert sorted(drawn) == ["bitmap", "polygon"]  # each source figure once, no keyframes
 
 
 def test_track_backward_writes_before_the_source_frame(

@@ -14,7 +14,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -232,7 +231,3 @@ def export(job: Job, project: Project, source: FrameSource, out: Path) -> str:
     job.progress(None, len(project.names))
     job.status.outputs["overlay"] = str(overlay)
     return f"exported {len(project.names)} masks, overlay video and areas to {out}"
-
-
-def describe(status: JobStatus) -> dict[str, Any]:
-    return dict(status.__dict__)

@@ -1,4 +1,5 @@
-"""The GUI's project folder: what a person annotated, what the tracker computed, and the objects.
+"""The GUI's project folder: what a person annotated, what the tracker computed, and the objects
+(their checks and colours in :mod:`.objects`; atomic writes in :mod:`.atomic`).
 
 Layout (``FORMAT_VERSION`` 1)::
 
@@ -17,15 +18,11 @@ previous version intact. Ids of deleted objects are dropped when masks are read.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import logging
 import os
-import re
-import secrets
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -33,66 +30,23 @@ import numpy as np
 
 from xmem.errors import XMemError
 from xmem.io.frames import open_frames
-from xmem.io.masks import default_palette, read_mask, write_mask
+from xmem.io.masks import read_mask, write_mask
 from xmem.io.source import FrameSource
+
+from .atomic import replace_atomically
+from .objects import (
+    MAX_OBJECTS,
+    TrackedObject,
+    check_color,
+    check_name,
+    default_color,
+    palette_of,
+)
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "xmem-gui-project"
 FORMAT_VERSION = 1
-MAX_OBJECTS = 255  # masks are 8-bit PNGs
-_COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
-
-
-def default_color(object_id: int) -> str:
-    """The DAVIS palette colour of ``object_id`` as ``#rrggbb`` (what ``xmem track`` writes)."""
-    r, g, b = default_palette()[3 * object_id : 3 * object_id + 3]
-    return f"#{r:02x}{g:02x}{b:02x}"
-
-
-@dataclass
-class TrackedObject:
-    """One object of the project: its id in the masks, a name and a display colour."""
-
-    id: int
-    name: str
-    color: str
-
-
-def _write_error(what: str, exc: OSError) -> XMemError:
-    reason = exc.strerror or str(exc)
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason = "the disk is full (no space left on device); free some space and try again"
-    return XMemError(f"cannot save {what}: {reason}")
-
-
-def _replace_atomically(target: Path, write: Any, what: str) -> None:
-    """Call ``write(tmp)`` on a temporary sibling of ``target``, then rename it into place."""
-    tmp = target.with_name(f".{target.stem}.tmp-{secrets.token_hex(4)}{target.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise _write_error(what, exc) from exc
-    except XMemError as exc:
-        cause = exc.__cause__
-        if isinstance(cause, OSError):
-            raise _write_error(what, cause) from exc
-        raise
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-
-
-def runs(indices: Iterable[int]) -> list[list[int]]:
-    """Sorted indices as inclusive ``[first, last]`` runs: ``[0, 1, 2, 5] -> [[0, 2], [5, 5]]``."""
-    out: list[list[int]] = []
-    for i in sorted(indices):
-        if out and i == out[-1][1] + 1:
-            out[-1][1] = i
-        else:
-            out.append([i, i])
-    return out
 
 
 class Project:
@@ -248,7 +202,7 @@ class Project:
 
     def save_meta(self) -> None:
         text = json.dumps(self.meta(), indent=2) + "\n"
-        _replace_atomically(
+        replace_atomically(
             self.root / "project.json",
             lambda tmp: tmp.write_text(text, encoding="utf-8"),
             f"project file '{self.root / 'project.json'}'",
@@ -269,8 +223,8 @@ class Project:
             raise XMemError(f"at most {MAX_OBJECTS} objects per project (masks are 8-bit)")
         new = TrackedObject(
             self.next_id,
-            _name(name) if name else f"object {self.next_id}",
-            _color(color) if color else default_color(self.next_id),
+            check_name(name) if name else f"object {self.next_id}",
+            check_color(color) if color else default_color(self.next_id),
         )
         self._update([*self.objects, new], self.next_id + 1)
         return new
@@ -278,7 +232,9 @@ class Project:
     def edit_object(self, object_id: int, name: str | None, color: str | None) -> TrackedObject:
         old = self.find(object_id)
         new = TrackedObject(
-            old.id, _name(name) if name is not None else old.name, _color(color or old.color)
+            old.id,
+            check_name(name) if name is not None else old.name,
+            check_color(color or old.color),
         )
         self._update([new if o.id == object_id else o for o in self.objects], self.next_id)
         return new
@@ -295,10 +251,7 @@ class Project:
 
     def palette(self) -> list[int]:
         """The DAVIS palette with each object's colour at its id."""
-        palette = default_palette()
-        for o in self.objects:
-            palette[3 * o.id : 3 * o.id + 3] = [int(o.color[k : k + 2], 16) for k in (1, 3, 5)]
-        return palette
+        return palette_of(self.objects)
 
     # -- masks ---------------------------------------------------------------------------
 
@@ -359,7 +312,7 @@ class Project:
         ids = self.check_ids(ids)
         path = self.annotation_path(index)
         palette = self.palette()
-        _replace_atomically(
+        replace_atomically(
             path,
             lambda tmp: write_mask(tmp, ids, palette),
             f"the annotation of frame {index} ('{path}')",
@@ -378,7 +331,7 @@ class Project:
     def save_tracked(self, index: int, ids: np.ndarray, palette: Sequence[int]) -> None:
         """Save the tracker's mask of the frame (atomic)."""
         path = self.mask_path(index)
-        _replace_atomically(
+        replace_atomically(
             path,
             lambda tmp: write_mask(tmp, ids, list(palette)),
             f"the mask of frame {index} ('{path}')",
@@ -389,16 +342,3 @@ class Project:
         """Every frame's ids in display order."""
         for index in range(len(self.names)):
             yield self.mask(index)[0]
-
-
-def _name(name: str) -> str:
-    name = " ".join(str(name).split())
-    if not name or len(name) > 100:
-        raise XMemError("an object name must have 1 to 100 characters")
-    return name
-
-
-def _color(color: str) -> str:
-    if not _COLOR.match(str(color)):
-        raise XMemError(f"colour must be #rrggbb, got {color!r}")
-    return str(color).lower()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import copy
 import io
 import logging
 import os
 import threading
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,22 @@ from xmem.io.source import FrameSource
 from xmem.io.video import VideoSource
 
 from .jobs import Job, JobStatus, Tracker, export, passes, track_frames
-from .project import FORMAT_VERSION, Project, runs
+from .project import FORMAT_VERSION, Project
 
 logger = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
+
+
+def runs(indices: Iterable[int]) -> list[list[int]]:
+    """Sorted indices as inclusive ``[first, last]`` runs: ``[0, 1, 2, 5] -> [[0, 2], [5, 5]]``."""
+    out: list[list[int]] = []
+    for i in sorted(indices):
+        if out and i == out[-1][1] + 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return out
 
 
 def second_reader(source: FrameSource) -> FrameSource:
@@ -34,10 +45,7 @@ def second_reader(source: FrameSource) -> FrameSource:
     decoder, opened on first use.
     """
     if isinstance(source, VideoSource):
-        twin = copy.copy(source)
-        twin._container, twin._stream, twin._frames = None, None, None
-        twin._next_index, twin._epoch = 0, 0
-        return twin
+        return source.twin()
     if isinstance(source, ImageFolderSource):
         return source  # stateless: each read opens its files
     return open_frames(getattr(source, "path"))  # noqa: B009
@@ -178,6 +186,14 @@ class Workspace:
 
     # -- jobs ----------------------------------------------------------------------------
 
+    def _idle(self) -> tuple[Project, FrameSource]:
+        """The open project and the jobs' frame source, when no job runs (call under the lock)."""
+        project = self.require()
+        if self.busy:
+            raise XMemError("a job is already running; stop it first")
+        assert self._job_source is not None
+        return project, self._job_source
+
     def _start(self, job: Job) -> JobStatus:
         self.job = job.start()
         return job.snapshot()
@@ -185,9 +201,7 @@ class Workspace:
     def track(self, start: int, direction: str = "forward", count: int | None = None) -> JobStatus:
         """Track from frame ``start`` (its mask: a person's, else the tracked one)."""
         with self._lock:
-            project = self.require()
-            if self.busy:
-                raise XMemError("a job is already running; stop it first")
+            project, source = self._idle()
             frame_passes = passes(start, len(project.names), direction, count)
             if not frame_passes:
                 raise XMemError(f"nothing to track {direction} of frame {start}")
@@ -197,8 +211,7 @@ class Workspace:
                     f"frame {start} has no mask: draw the objects on it first, or go to a "
                     "frame that has one"
                 )
-            assert self._job_source is not None
-            source, tracker = self._job_source, self.tracker
+            tracker = self.tracker
             total = sum(len(p) for p in frame_passes)
             return self._start(
                 Job(
@@ -213,12 +226,8 @@ class Workspace:
     def export(self, out: str | Path | None = None) -> JobStatus:
         """Export every frame's mask, an overlay video and the areas (default: PROJECT/export)."""
         with self._lock:
-            project = self.require()
-            if self.busy:
-                raise XMemError("a job is already running; stop it first")
+            project, source = self._idle()
             folder = Path(os.path.abspath(out)) if out else project.root / "export"
-            assert self._job_source is not None
-            source = self._job_source
             return self._start(
                 Job(
                     "export",

@@ -9,6 +9,7 @@ so memory stays bounded by one chunk whatever the video length.
 
 from __future__ import annotations
 
+import copy
 import itertools
 import logging
 from collections.abc import Iterator
@@ -114,6 +115,18 @@ class VideoSource(FrameSource):
             self.height,
             self.fps,
         )
+
+    def twin(self) -> VideoSource:
+        """An independent reader of the same video that shares this one's frame index.
+
+        The twin skips the opening scan (every frame decoded to index the timestamps); it has
+        its own decoder, opened on first read, so the two may be used from different threads.
+        Closing one does not close the other.
+        """
+        twin = copy.copy(self)  # the index (_pts, _index_of, _seek_pts) is never modified
+        twin._container, twin._stream, twin._frames = None, None, None
+        twin._next_index, twin._epoch = 0, 0
+        return twin
 
     def close(self) -> None:
         self._frames = None

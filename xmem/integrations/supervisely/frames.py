@@ -39,6 +39,14 @@ def chunked(
             yield index, got.pop(index)
 
 
+def close_iterator(iterator: object) -> None:
+    """Close a generator (anything with ``close()``) now, so its cleanup runs in this thread
+    and at once; other iterators are left alone."""
+    close = getattr(iterator, "close", None)
+    if close is not None:
+        close()
+
+
 class FrameFeed:
     """Frames from ``source`` (iterated by a background thread), at most ``depth`` ahead.
 
@@ -110,9 +118,7 @@ class FrameFeed:
         except BaseException as error:  # handed to the consumer, which re-raises it
             self._offer(error)
         finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
+            close_iterator(iterator)
 
 
 def video_frames(

@@ -12,7 +12,7 @@ from supervisely.geometry.helpers import deserialize_geometry
 from supervisely.geometry.polygon import Polygon
 from supervisely.geometry.rectangle import Rectangle
 
-from xmem.integrations.supervisely.protocol import RequestError
+from xmem.integrations.supervisely.fields import RequestError
 
 SUPPORTED = ("bitmap", "polygon")
 # default of `xmem serve --min-part`: parts under 5 % of the object's largest part are specks

@@ -23,8 +23,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from xmem.integrations.supervisely.fields import FrameRange, RequestError
 from xmem.integrations.supervisely.geometry import SUPPORTED, parse_geometry
-from xmem.integrations.supervisely.protocol import FrameRange, RequestError
 from xmem.integrations.supervisely.session import Keyframe, SourceObject
 
 logger = logging.getLogger(__name__)

@@ -1,5 +1,9 @@
 """Handing tracked frames to the platform while tracking goes on, with honest progress.
 
+The payloads are built here too: figures to create (:func:`figure_jsons`), results to queue
+(:func:`figure_infos`) and rows to answer (:func:`api_row`), and the annotation tool's progress
+and error notifications (:func:`progress_sender`, :func:`notify_error`).
+
 :class:`Publisher` runs the uploads (or queueing) in a background thread behind a bounded queue:
 tracking never waits for the network unless the network falls several frames behind, and memory
 stays bounded. Stop is checked before every batch, so once a Stop is seen (a notification's
@@ -14,11 +18,20 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
 
-from xmem.integrations.supervisely.session import FrameFigures
+from supervisely.api.api import Api
+from supervisely.api.entity_annotation.figure_api import FigureInfo
+from supervisely.geometry.geometry import Geometry
+
+from xmem.integrations.supervisely.platform import CallPolicy, PlatformApi
+from xmem.integrations.supervisely.session import FrameFigures, Job, SourceObject
 
 logger = logging.getLogger(__name__)
+
+ERROR_POLICY = CallPolicy(attempts=3, backoff=0.5, budget=10.0)  # reporting a failure
 
 Send = Callable[[int, int], bool]  # (current, total) -> the user asked to stop
 
@@ -162,11 +175,109 @@ class Publisher:
                     break
 
 
-def figure_count(frames: list[FrameFigures]) -> int:
-    return sum(len(pieces) for f in frames for pieces in f.geometries)
-
-
 def describe(error: BaseException) -> tuple[str, str]:
     """(name, message) of an error, as tracking-error notifications carry it: the type's name,
     or its ``title`` when it has one for people."""
     return getattr(error, "title", type(error).__name__), str(error) or repr(error)
+
+
+# -- notifications to the annotation tool --------------------------------------------------
+
+
+def progress_sender(api: Api, job: Job) -> Send:
+    """Progress notifications: ``annotation-tool.run-action`` in direct mode (no Stop
+    channel there), else ``videos.notify-annotation-tool`` (its reply carries Stop)."""
+    a, b = job.frames.span
+
+    def direct(current: int, total: int) -> bool:
+        api.vid_ann_tool.set_direct_tracking_progress(
+            job.session_id, job.video_id, job.track_id, [a, b], current, total
+        )
+        return False
+
+    def notify(current: int, total: int) -> bool:
+        return bool(api.video.notify_progress(job.track_id, job.video_id, a, b, current, total))
+
+    return direct if job.session_id is not None else notify
+
+
+def notify_error(
+    api: Api, track_id: str, video_id: Any, session_id: str | None, error: BaseException
+) -> None:
+    """A tracking-error notification (direct-mode action when a session is given); a failure
+    to deliver it is only logged."""
+    name, message = describe(error)
+    api = PlatformApi.around(api, ERROR_POLICY)  # never wait long to report
+    try:
+        if session_id is not None:
+            api.vid_ann_tool.set_direct_tracking_error(
+                session_id, video_id, track_id, f"{name}: {message}"
+            )
+        else:
+            api.video.notify_tracking_error(track_id, name, message)
+    except Exception:
+        logger.exception("could not report the tracking error to the annotation tool")
+
+
+# -- payloads ------------------------------------------------------------------------------
+
+
+def pieces(job: Job, frames: list[FrameFigures]) -> Iterator[tuple[int, SourceObject, Geometry]]:
+    """(frame index, object, geometry) for every geometry of the frames, objects in job order."""
+    for frame in frames:
+        for obj, geometries in zip(job.objects, frame.geometries, strict=True):
+            for geometry in geometries:
+                yield frame.index, obj, geometry
+
+
+def figure_jsons(job: Job, frames: list[FrameFigures]) -> list[dict[str, Any]]:
+    """Legacy mode: the figures to create on the video (``figures.bulk.add``)."""
+    return [
+        {
+            "objectId": obj.object_id,
+            "geometryType": geometry.geometry_name(),
+            "geometry": geometry.to_json(),
+            "meta": {"frame": index, "sourceFigureId": obj.figure_id},
+            "trackId": job.track_id,
+            "nnCreated": True,
+            "nnUpdated": True,
+        }
+        for index, obj, geometry in pieces(job, frames)
+    ]
+
+
+def figure_infos(job: Job, frames: list[FrameFigures]) -> list[FigureInfo]:
+    """Async mode: the results to queue for ``/pop_tracking_results``."""
+    return [
+        FigureInfo(
+            id=uuid.uuid4().hex,
+            class_id=None,
+            updated_at=None,
+            created_at=None,
+            entity_id=job.video_id,
+            object_id=obj.object_id,
+            project_id=None,
+            dataset_id=None,
+            frame_index=index,
+            geometry_type=geometry.geometry_name(),
+            geometry=geometry.to_json(),
+            geometry_meta=None,
+            tags=[],
+            meta={"frame": index, "sourceFigureId": obj.figure_id},
+            area=None,
+        )
+        for index, obj, geometry in pieces(job, frames)
+    ]
+
+
+def api_row(frame: FrameFigures, one_per_object: bool) -> list[dict[str, Any] | None]:
+    """Synchronous modes: a tracked frame's ``{type, data}`` geometries in input order.
+    ``/track-api`` (``one_per_object``): one slot per input geometry, its bitmap or largest
+    polygon, null when lost; ``/track-api-files``: every piece."""
+    if one_per_object:
+        return [_item(max(p, key=lambda g: g.area)) if p else None for p in frame.geometries]
+    return [_item(g) for geometries in frame.geometries for g in geometries]
+
+
+def _item(geometry: Geometry) -> dict[str, Any]:
+    return {"type": geometry.geometry_name(), "data": geometry.to_json()}

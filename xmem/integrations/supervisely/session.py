@@ -18,9 +18,9 @@ from supervisely.geometry.geometry import Geometry
 
 from xmem import FrameResult, ObjectMasks
 from xmem.integrations.supervisely.device import DeviceSlots
-from xmem.integrations.supervisely.frames import FrameFeed
+from xmem.integrations.supervisely.fields import FrameRange, RequestError
+from xmem.integrations.supervisely.frames import FrameFeed, close_iterator
 from xmem.integrations.supervisely.geometry import rasterize, trace
-from xmem.integrations.supervisely.protocol import FrameRange, RequestError
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +53,11 @@ class Keyframe:
 
 @dataclass(frozen=True)
 class Job:
-    """A checked request: what to track, on which frames, at which frame size."""
+    """A checked request: what to track, on which frames, at which frame size.
+
+    Making one rasterises the source objects (:attr:`masks`, the only time they are drawn);
+    an object with no pixel in the frame is a :class:`RequestError` (400).
+    """
 
     frames: FrameRange
     objects: tuple[SourceObject, ...]
@@ -63,6 +67,11 @@ class Job:
     track_id: str = "auto"
     session_id: str | None = None  # direct progress messages to this annotation-tool session
     keyframes: tuple[Keyframe, ...] = field(default=())
+    # N×H×W bool masks of the objects, in order, drawn from their geometries when made
+    masks: np.ndarray = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "masks", self._source_masks())
 
     @property
     def references(self) -> list[int]:
@@ -91,8 +100,7 @@ class Job:
             for frame, masks in by_frame.items()
         }
 
-    def source_masks(self) -> np.ndarray:
-        """N×H×W bool masks of the objects; an object with no pixel in the frame is a 400."""
+    def _source_masks(self) -> np.ndarray:
         masks = np.stack([rasterize(o.geometry, self.height, self.width) for o in self.objects])
         for i, mask in enumerate(masks):
             if not mask.any():
@@ -124,15 +132,13 @@ def track_job(
     yielding each tracked frame as soon as it is computed. ``stopped`` is checked before
     every frame; the device slot is taken only once the engine has the frame it needs.
     Objects with a keyframe on a frame get no geometry there (the person's figure stays)."""
-    masks = job.source_masks()
     labels = tuple(range(1, len(job.objects) + 1))  # engine ids: positions, whatever the ids
     keyframes = job.keyframe_masks()
     kept = {frame: set(given.ids) for frame, given in keyframes.items()}
     annotations: dict[int, np.ndarray | ObjectMasks] = dict(keyframes)
-    annotations[job.frames.source] = ObjectMasks(labels, masks)
+    annotations[job.frames.source] = ObjectMasks(labels, job.masks)
     tracked = set(job.frames.indexes[1:])
     results = engine(frames, annotations)
-    del masks
     computed = [0]  # results the engine gave
 
     def engine_has_frames() -> bool:
@@ -163,6 +169,4 @@ def track_job(
             yield FrameFigures(result.index, per_object)
     finally:
         frames.close()  # the engine's reader must not wait for a download that is not needed
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()
+        close_iterator(results)
