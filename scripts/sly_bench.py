@@ -53,7 +53,7 @@ def main() -> None:
 
     import xmem
     from xmem.eval.benchmark import random_network
-    from xmem.eval.machine import current_rss_mb, machine_facts
+    from xmem.runtime.machine import current_rss_mb, machine_facts
     from xmem.integrations.supervisely.app import XMemTracking
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))

@@ -22,7 +22,7 @@ from xmem.eval.benchmark import (
     run_benchmark,
     write_json,
 )
-from xmem.eval.machine import current_rss_mb
+from xmem.runtime.machine import current_rss_mb
 from xmem.eval.plot import plot_benchmark
 from xmem.eval.synthetic import (
     SyntheticVideo,

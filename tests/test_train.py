@@ -16,7 +16,7 @@ from PIL import Image
 from scene import N, frame, ids
 
 from xmem.cli.main import main
-from xmem.eval.distributed import Worker
+from xmem.runtime.distributed import Worker
 from xmem.model.checkpoint import load_network
 from xmem.model.network import MODELS
 from xmem.train.config import StageConfig

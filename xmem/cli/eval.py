@@ -18,10 +18,10 @@ from xmem.cli.track import (
     speed_options,
 )
 from xmem.errors import XMemError
-from xmem.eval import distributed
+from xmem.runtime import distributed
 from xmem.eval.datasets import LAYOUTS, Dataset, load_dataset
-from xmem.eval.distributed import Worker
-from xmem.eval.machine import machine_facts, peak_rss_mb
+from xmem.runtime.distributed import Worker
+from xmem.runtime.machine import machine_facts, peak_rss_mb
 from xmem.eval.report import format_report, summarize, write_report
 from xmem.eval.runner import Predictor, copy_first_predictor, evaluate_sequences, xmem_predictor
 from xmem.model.weights import resolve_weights, weights_process_size

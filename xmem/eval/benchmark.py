@@ -33,7 +33,7 @@ from PIL import Image
 from tqdm.std import tqdm
 
 from xmem.errors import XMemError
-from xmem.eval.machine import current_rss_mb, machine_facts, peak_rss_mb
+from xmem.runtime.machine import current_rss_mb, machine_facts, peak_rss_mb
 from xmem.eval.synthetic import MAX_OBJECTS, synthetic_first_mask, write_synthetic_video
 from xmem.inference.config import InferenceConfig
 from xmem.inference.image import processing_size

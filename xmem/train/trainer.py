@@ -21,8 +21,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.std import tqdm
 
-from xmem.eval import distributed
-from xmem.eval.distributed import Worker
+from xmem.runtime import distributed
+from xmem.runtime.distributed import Worker
 from xmem.io.output import atomic_output_file
 from xmem.model.network import (
     MODELS,
