@@ -53,8 +53,8 @@ def main() -> None:
 
     import xmem
     from xmem.eval.benchmark import random_network
-    from xmem.runtime.machine import current_rss_mb, machine_facts
     from xmem.integrations.supervisely.app import XMemTracking
+    from xmem.runtime.machine import current_rss_mb, machine_facts
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from sly_platform import SuperviselyEmulator, default_frame  # test support, not installed

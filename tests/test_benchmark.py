@@ -22,7 +22,6 @@ from xmem.eval.benchmark import (
     run_benchmark,
     write_json,
 )
-from xmem.runtime.machine import current_rss_mb
 from xmem.eval.plot import plot_benchmark
 from xmem.eval.synthetic import (
     SyntheticVideo,
@@ -33,6 +32,7 @@ from xmem.eval.synthetic import (
 from xmem.inference.config import InferenceConfig
 from xmem.inference.speed import SpeedOptions
 from xmem.inference.timing import STAGES
+from xmem.runtime.machine import current_rss_mb
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

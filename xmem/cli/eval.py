@@ -18,13 +18,13 @@ from xmem.cli.track import (
     speed_options,
 )
 from xmem.errors import XMemError
-from xmem.runtime import distributed
 from xmem.eval.datasets import LAYOUTS, Dataset, load_dataset
-from xmem.runtime.distributed import Worker
-from xmem.runtime.machine import machine_facts, peak_rss_mb
 from xmem.eval.report import format_report, summarize, write_report
 from xmem.eval.runner import Predictor, copy_first_predictor, evaluate_sequences, xmem_predictor
 from xmem.model.weights import resolve_weights, weights_process_size
+from xmem.runtime import distributed
+from xmem.runtime.distributed import Worker
+from xmem.runtime.machine import machine_facts, peak_rss_mb
 
 logger = logging.getLogger(__name__)
 

@@ -33,7 +33,6 @@ from PIL import Image
 from tqdm.std import tqdm
 
 from xmem.errors import XMemError
-from xmem.runtime.machine import current_rss_mb, machine_facts, peak_rss_mb
 from xmem.eval.synthetic import MAX_OBJECTS, synthetic_first_mask, write_synthetic_video
 from xmem.inference.config import InferenceConfig
 from xmem.inference.image import processing_size
@@ -45,6 +44,7 @@ from xmem.io.output import atomic_output_file
 from xmem.io.video import VideoSource
 from xmem.io.writer import BackgroundWriter
 from xmem.model.network import MODELS, XMem
+from xmem.runtime.machine import current_rss_mb, machine_facts, peak_rss_mb
 
 logger = logging.getLogger(__name__)
 

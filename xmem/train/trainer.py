@@ -21,8 +21,6 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.std import tqdm
 
-from xmem.runtime import distributed
-from xmem.runtime.distributed import Worker
 from xmem.io.output import atomic_output_file
 from xmem.model.network import (
     MODELS,
@@ -32,6 +30,8 @@ from xmem.model.network import (
     freeze_early_blocks,
     init_imagenet_backbones,
 )
+from xmem.runtime import distributed
+from xmem.runtime.distributed import Worker
 from xmem.train.config import StageConfig
 from xmem.train.forward import ClipOutput, clip_forward
 from xmem.train.loss import bootstrap_fraction, bootstrapped_ce, class_target, dice_loss
@@ -125,7 +125,9 @@ def build_network(config: StageConfig, device: torch.device) -> XMem:
 def parameter_groups(network: XMem, config: StageConfig) -> list[dict[str, Any]]:
     """The optimiser's groups: the pretrained trunks at ``lr × backbone_lr_scale``, the rest at
     ``lr`` (one group when the scale is 1, as checkpoints from before the option have)."""
-    trunk = {id(p) for p in backbone_parameters(network)} if config.backbone_lr_scale != 1 else set()
+    trunk = (
+        {id(p) for p in backbone_parameters(network)} if config.backbone_lr_scale != 1 else set()
+    )
     params = list(network.parameters())
     groups: list[dict[str, Any]] = [{"params": [p for p in params if id(p) not in trunk]}]
     if trunk:
