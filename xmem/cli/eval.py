@@ -17,8 +17,8 @@ from xmem.cli.track import (
     select_device,
     speed_options,
 )
+from xmem.data import LAYOUTS, Dataset, load_dataset
 from xmem.errors import XMemError
-from xmem.eval.datasets import LAYOUTS, Dataset, load_dataset
 from xmem.eval.report import format_report, summarize, write_report
 from xmem.eval.runner import Predictor, copy_first_predictor, evaluate_sequences, xmem_predictor
 from xmem.model.weights import resolve_weights, weights_process_size

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from tqdm.std import tqdm
 
+from xmem.data import Dataset, EvalSequence
+from xmem.data.layouts import layout_class
 from xmem.errors import XMemError
-from xmem.eval.datasets import Dataset, EvalSequence
 from xmem.eval.metrics import frame_scores, statistics
 from xmem.eval.report import finite_mean
 from xmem.inference.config import InferenceConfig
@@ -81,14 +82,9 @@ def copy_first_predictor(seq: EvalSequence, source: FrameSource) -> Iterator[np.
 
 
 def prediction_dir(root: Path, seq: EvalSequence, existing: bool = False) -> Path:
-    """Where a sequence's predictions are, in the layout's results format: ``<seq>/``, or
-    ``Annotations/<seq>/`` for YouTube-VOS (with ``existing``, also a plain ``<seq>/``)."""
-    if seq.layout != "youtube":
-        return root / seq.name
-    nested = root / "Annotations" / seq.name
-    if existing and not nested.is_dir() and (root / seq.name).is_dir():
-        return root / seq.name
-    return nested
+    """Where a sequence's predictions are, in its layout's results format (e.g. ``<seq>/``, or
+    ``Annotations/<seq>/`` for YouTube-VOS; with ``existing``, also a plain ``<seq>/``)."""
+    return layout_class(seq.layout).results_dir(root, seq.name, existing)
 
 
 def _check_sizes(seq: EvalSequence, source: FrameSource) -> None:

@@ -30,9 +30,9 @@ import numpy as np
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from xmem.data import EvalSequence, load_dataset
+from xmem.data.synthetic import SyntheticVideo
 from xmem.errors import XMemError
-from xmem.eval.datasets import EvalSequence, load_dataset
-from xmem.eval.synthetic import SyntheticVideo
 from xmem.io.frames import list_images, load_rgb
 from xmem.train.augment import (
     AugmentConfig,
@@ -260,7 +260,7 @@ class VideoClips(_Clips):
 
     Args:
         root: the dataset (DAVIS, YouTube-VOS or generic layout, see
-            :func:`xmem.eval.datasets.load_dataset`; ``split``, ``layout``, ``sequences`` and
+            :func:`xmem.data.load_dataset`; ``split``, ``layout``, ``sequences`` and
             ``resolution`` are passed on).
         num_frames: frames per clip.
         max_jump: largest distance between consecutive chosen frames, in video frames.
@@ -446,7 +446,7 @@ class StaticClips(_Clips):
 
 
 class SyntheticClips(_Clips):
-    """Clips of :class:`~xmem.eval.synthetic.SyntheticVideo` s: pretraining without data.
+    """Clips of :class:`~xmem.data.synthetic.SyntheticVideo` s: pretraining without data.
 
     Item ``i`` is a video of ``size`` (H, W) with 1..``max_objects`` objects and a seed drawn
     from the item's RNG (so an endless variety of videos), of which ``num_frames`` frames are

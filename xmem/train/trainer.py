@@ -21,14 +21,15 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.std import tqdm
 
+from xmem.inference.image import IMAGENET_MEAN, IMAGENET_STD
 from xmem.io.output import atomic_output_file
 from xmem.model.network import (
-    MODELS,
     XMem,
     backbone_batchnorms,
     backbone_parameters,
     freeze_early_blocks,
     init_imagenet_backbones,
+    random_network,
 )
 from xmem.runtime import distributed
 from xmem.runtime.distributed import Worker
@@ -110,9 +111,7 @@ def build_network(config: StageConfig, device: torch.device) -> XMem:
 
         network = from_pretrained(config.init, device=device)
     else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            network = XMem(MODELS[config.model])
+        network = random_network(config.model, config.seed)
         if config.init_backbone == "imagenet":
             init_imagenet_backbones(network)
     if config.frozen_blocks:
@@ -336,7 +335,7 @@ class Trainer:
 
     def validate(self) -> float:
         """J&F of the current network on the validation dataset (official protocol)."""
-        from xmem.eval.datasets import load_dataset
+        from xmem.data import load_dataset
         from xmem.eval.report import summarize
         from xmem.eval.runner import evaluate_sequences, xmem_predictor
 
@@ -363,8 +362,8 @@ class Trainer:
 
 def clip_grid(batch: dict[str, Tensor], out: ClipOutput) -> Tensor:
     """An image for TensorBoard: the first clip's frames (top) and predicted masks (bottom)."""
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     frames = (batch["rgb"][0].cpu() * std + mean).clamp(0, 1)  # T×3×H×W
     colours = torch.tensor([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=torch.float)
     preds = [batch["masks"][0, 0].cpu().float()]
