@@ -69,7 +69,7 @@ class ClipModel(nn.Module):
 
 
 def build_dataset(config: StageConfig, samples: int) -> Dataset:
-    from xmem.train.data import StaticClips, SyntheticClips, VideoClips
+    from xmem.train.clips import StaticClips, SyntheticClips, VideoClips
 
     c = config
     if c.stage == "synthetic":
