@@ -355,7 +355,7 @@ class Trainer:
                 )
         finally:
             self.network.train()
-        score = summarize(records, [], {})["summary"]["J&F-Mean"]
+        score = summarize(records, [], {}).summary.jf_mean
         logger.info("iteration %d: validation J&F %.1f", self.iteration, 100 * (score or 0))
         return float(score or 0.0)
 
