@@ -15,6 +15,7 @@ from xmem.data import EvalSequence, load_dataset
 from xmem.data.synthetic import SyntheticVideo
 from xmem.errors import XMemError
 from xmem.train.augment import AugmentConfig
+from xmem.train.config import StageConfig
 from xmem.train.data import (
     Clip,
     ClipDataset,
@@ -27,7 +28,7 @@ from xmem.train.data import (
 )
 from xmem.train.paste import paste_object
 
-__all__ = ["StaticClips", "SyntheticClips", "VideoClips"]
+__all__ = ["StaticClips", "SyntheticClips", "VideoClips", "build_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -301,3 +302,39 @@ class SyntheticClips(ClipDataset):
         # objects hidden by others in the first frame are not given
         ids, n = select_objects(ids, objects_in(ids[0]), self.max_objects, rng)
         return Clip(rgb, ids, n, f"synthetic video {video_seed}")
+
+
+def build_dataset(config: StageConfig, samples: int) -> ClipDataset:
+    """The training clips of a stage, ``samples`` items an epoch."""
+    c = config
+    if c.stage == "synthetic":
+        return SyntheticClips(
+            num_frames=c.num_frames,
+            crop=c.crop,
+            max_objects=c.max_objects,
+            seed=c.seed,
+            samples_per_epoch=samples,
+        )
+    assert c.data is not None
+    if c.stage == "static":
+        return StaticClips(
+            c.data,
+            split=c.split,
+            num_frames=c.num_frames,
+            crop=c.crop,
+            max_objects=c.max_objects,
+            paste_prob=c.paste_prob,
+            seed=c.seed,
+            samples_per_epoch=samples,
+        )
+    return VideoClips(
+        c.data,
+        split=c.split,
+        num_frames=c.num_frames,
+        max_jump=c.max_jump,
+        crop=c.crop,
+        max_objects=c.max_objects,
+        paste_prob=c.paste_prob,
+        seed=c.seed,
+        samples_per_epoch=samples,
+    )

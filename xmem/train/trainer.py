@@ -33,6 +33,7 @@ from xmem.model.network import (
 )
 from xmem.runtime import distributed
 from xmem.runtime.distributed import Worker
+from xmem.train.clips import build_dataset
 from xmem.train.config import StageConfig
 from xmem.train.forward import ClipOutput, clip_forward
 from xmem.train.loss import bootstrap_fraction, bootstrapped_ce, class_target, dice_loss
@@ -66,43 +67,6 @@ class ClipModel(nn.Module):
             for bn in backbone_batchnorms(self.network):
                 bn.eval()  # batch statistics of a few small crops would wash out ImageNet's
         return self
-
-
-def build_dataset(config: StageConfig, samples: int) -> Dataset:
-    from xmem.train.clips import StaticClips, SyntheticClips, VideoClips
-
-    c = config
-    if c.stage == "synthetic":
-        return SyntheticClips(
-            num_frames=c.num_frames,
-            crop=c.crop,
-            max_objects=c.max_objects,
-            seed=c.seed,
-            samples_per_epoch=samples,
-        )
-    assert c.data is not None
-    if c.stage == "static":
-        return StaticClips(
-            c.data,
-            split=c.split,
-            num_frames=c.num_frames,
-            crop=c.crop,
-            max_objects=c.max_objects,
-            paste_prob=c.paste_prob,
-            seed=c.seed,
-            samples_per_epoch=samples,
-        )
-    return VideoClips(
-        c.data,
-        split=c.split,
-        num_frames=c.num_frames,
-        max_jump=c.max_jump,
-        crop=c.crop,
-        max_objects=c.max_objects,
-        paste_prob=c.paste_prob,
-        seed=c.seed,
-        samples_per_epoch=samples,
-    )
 
 
 def build_network(config: StageConfig, device: torch.device) -> XMem:
