@@ -52,9 +52,9 @@ def main() -> None:
     from supervisely.geometry.bitmap import Bitmap
 
     import xmem
-    from xmem.eval.benchmark import random_network
-    from xmem.eval.machine import current_rss_mb, machine_facts
     from xmem.integrations.supervisely.app import XMemTracking
+    from xmem.model.network import random_network
+    from xmem.runtime.machine import current_rss_mb, machine_facts
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from sly_platform import SuperviselyEmulator, default_frame  # test support, not installed

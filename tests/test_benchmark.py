@@ -14,17 +14,11 @@ import pytest
 from conftest import tiny_network
 from PIL import Image
 
+from xmem.bench.measure import run_benchmark
+from xmem.bench.plot import plot_benchmark
+from xmem.bench.records import OTHER, BenchmarkResult, write_json
 from xmem.cli.main import main
-from xmem.eval.benchmark import (
-    OTHER,
-    BenchmarkResult,
-    random_network,
-    run_benchmark,
-    write_json,
-)
-from xmem.eval.machine import current_rss_mb
-from xmem.eval.plot import plot_benchmark
-from xmem.eval.synthetic import (
+from xmem.data.synthetic import (
     SyntheticVideo,
     synthetic_first_mask,
     synthetic_frames,
@@ -33,6 +27,8 @@ from xmem.eval.synthetic import (
 from xmem.inference.config import InferenceConfig
 from xmem.inference.speed import SpeedOptions
 from xmem.inference.timing import STAGES
+from xmem.model.network import random_network
+from xmem.runtime.machine import current_rss_mb
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

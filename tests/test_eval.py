@@ -19,10 +19,10 @@ from PIL import Image
 from scene import N, frame, ids
 
 from xmem.cli.main import main
-from xmem.eval.datasets import detect_layout, load_dataset
-from xmem.eval.distributed import Worker, launch, shard
+from xmem.data import detect_layout, load_dataset
 from xmem.eval.report import GLOBAL_COLUMNS
 from xmem.io.masks import default_palette
+from xmem.runtime.distributed import Worker, launch, shard
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -10,15 +10,13 @@ import pytest
 
 from xmem.eval.metrics import (
     Statistics,
-    boundary_map,
     boundary_radius,
-    dilate,
-    disk,
     f_measure,
     frame_scores,
     jaccard,
     statistics,
 )
+from xmem.eval.morphology import boundary_map, dilate, disk
 
 
 def _mask(shape: tuple[int, int], *pixels: tuple[int, int]) -> np.ndarray:

@@ -38,9 +38,9 @@ from sly_platform.harness import (  # noqa: E402
 )
 from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
 
-from xmem.eval.machine import current_rss_mb  # noqa: E402
 from xmem.integrations.supervisely import session  # noqa: E402
 from xmem.integrations.supervisely.geometry import rasterize  # noqa: E402
+from xmem.runtime.machine import current_rss_mb  # noqa: E402
 
 app, client, emulator = harness.app, harness.client, harness.emulator  # the shared fixtures
 

@@ -19,9 +19,10 @@ from scene import encode_video, frame, ids
 from test_golden import GOLDEN, SCENARIOS, run_scenario
 
 import xmem
+from xmem.bench.compare import compare
+from xmem.bench.measure import run_benchmark
 from xmem.cli.main import build_parser
 from xmem.errors import XMemError
-from xmem.eval.benchmark import compare, run_benchmark
 from xmem.inference.speed import SpeedOptions, prepare_network, tf32
 from xmem.io.prefetch import prefetch
 from xmem.io.writer import BackgroundWriter

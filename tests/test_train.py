@@ -16,9 +16,9 @@ from PIL import Image
 from scene import N, frame, ids
 
 from xmem.cli.main import main
-from xmem.eval.distributed import Worker
 from xmem.model.checkpoint import load_network
 from xmem.model.network import MODELS
+from xmem.runtime.distributed import Worker
 from xmem.train.config import StageConfig
 from xmem.train.forward import clip_forward, reference_frames
 from xmem.train.loss import bootstrap_fraction, bootstrapped_ce, class_target, dice_loss

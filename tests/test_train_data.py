@@ -14,8 +14,10 @@ from torch.utils.data import DataLoader
 from xmem.errors import XMemError
 from xmem.inference.image import IMAGENET_MEAN, IMAGENET_STD
 from xmem.io.masks import write_mask
-from xmem.train.augment import AffineJitter, AugmentConfig, augment_clip, paste_object
-from xmem.train.data import StaticClips, SyntheticClips, VideoClips, sample_frame_indices
+from xmem.train.augment import AffineJitter, AugmentConfig, augment_clip
+from xmem.train.clips import StaticClips, SyntheticClips, VideoClips
+from xmem.train.data import sample_frame_indices
+from xmem.train.paste import paste_object
 
 H, W, N_FRAMES = 64, 96, 12
 

@@ -12,8 +12,8 @@ from xmem.cli.track import (
     select_device,
     speed_options,
 )
+from xmem.data.synthetic import MAX_OBJECTS
 from xmem.errors import XMemError
-from xmem.eval.synthetic import MAX_OBJECTS
 from xmem.inference.speed import SpeedOptions, prepare_network
 from xmem.model.network import MODELS
 
@@ -114,7 +114,7 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xmem.eval import benchmark
+    from xmem import bench as benchmark
     from xmem.model.weights import from_pretrained
 
     check_args(args)
@@ -166,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
         benchmark.write_json(data, args.json)
         logger.info("wrote %s", args.json)
     if args.plot is not None:
-        from xmem.eval.plot import plot_benchmark
+        from xmem.bench.plot import plot_benchmark
 
         plot_benchmark(result, args.plot)
         logger.info("wrote %s", args.plot)

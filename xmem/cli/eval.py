@@ -17,14 +17,15 @@ from xmem.cli.track import (
     select_device,
     speed_options,
 )
+from xmem.data import LAYOUTS, Dataset, load_dataset
 from xmem.errors import XMemError
-from xmem.eval import distributed
-from xmem.eval.datasets import LAYOUTS, Dataset, load_dataset
-from xmem.eval.distributed import Worker
-from xmem.eval.machine import machine_facts, peak_rss_mb
+from xmem.eval.records import SequenceRecord
 from xmem.eval.report import format_report, summarize, write_report
 from xmem.eval.runner import Predictor, copy_first_predictor, evaluate_sequences, xmem_predictor
 from xmem.model.weights import resolve_weights, weights_process_size
+from xmem.runtime import distributed
+from xmem.runtime.distributed import Worker
+from xmem.runtime.machine import machine_facts, peak_rss_mb
 
 logger = logging.getLogger(__name__)
 
@@ -134,7 +135,7 @@ def run_worker(
         torch.set_num_threads(max(1, (os.cpu_count() or 1) // worker.local_world_size))
     distributed.init(worker, device, init_method)
     share = distributed.shard([len(s) for s in dataset.sequences], worker.world_size)[worker.rank]
-    records: list[dict] = []
+    records: list[SequenceRecord] = []
     error = None
     try:
         predictor = _predictor(args, device)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from xmem.cli.track import select_device
 from xmem.errors import XMemError
-from xmem.eval import distributed
-from xmem.eval.distributed import Worker
+from xmem.runtime import distributed
+from xmem.runtime.distributed import Worker
 from xmem.train.config import STAGES, StageConfig
 
 logger = logging.getLogger(__name__)

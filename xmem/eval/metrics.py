@@ -16,8 +16,8 @@ Conventions:
 
 Speed: the contour measure only depends on the pixels around the two masks, so every score is
 computed inside the bounding box of ``gt | pred`` (grown by one pixel, which keeps the boundary
-map identical to the full-image one), and the disk dilation is decomposed into horizontal runs
-evaluated with one cumulative sum per image, so no Python loop runs over the disk's offsets.
+map identical to the full-image one); the boundary map and the disk dilation are in
+:mod:`xmem.eval.morphology`.
 """
 
 from __future__ import annotations
@@ -29,12 +29,11 @@ from typing import NamedTuple
 
 import numpy as np
 
+from xmem.eval.morphology import as_mask, boundary_map, dilate
+
 __all__ = [
     "Statistics",
-    "boundary_map",
     "boundary_radius",
-    "dilate",
-    "disk",
     "f_measure",
     "frame_scores",
     "jaccard",
@@ -46,16 +45,6 @@ DEFAULT_BOUND_TH = 0.008
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _as_mask(array: np.ndarray, name: str) -> np.ndarray:
-    """Return ``array`` as a 2-D boolean mask (non-zero is True), validating its rank."""
-    arr = np.asarray(array)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D H x W array, got shape {arr.shape}")
-    if arr.dtype != np.bool_:
-        arr = arr != 0
-    return arr
 
 
 def _check_same_shape(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None) -> None:
@@ -156,97 +145,6 @@ def _scores(
     return j, f
 
 
-# --------------------------------------------------------------------------- morphology
-
-
-def disk(radius: int) -> np.ndarray:
-    """Disk structuring element, as ``skimage.morphology.disk(radius)`` (but boolean).
-
-    Args:
-        radius: Non-negative integer radius ``r``.
-
-    Returns:
-        A ``(2r+1) x (2r+1)`` boolean array, True at offsets ``(dy, dx)`` with
-        ``dy**2 + dx**2 <= r**2``.
-    """
-    r = int(radius)
-    if r != radius or r < 0:
-        raise ValueError(f"disk radius must be a non-negative integer, got {radius!r}")
-    offsets = np.arange(-r, r + 1)
-    return np.asarray(offsets[:, None] ** 2 + offsets[None, :] ** 2 <= r * r)
-
-
-def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """Binary dilation of ``mask`` with :func:`disk` ``(radius)``.
-
-    Pixels outside the image contribute nothing (as ``cv2.dilate`` with its default border).
-    The disk is split into its rows: for a vertical offset ``dy`` the disk spans the horizontal
-    run ``|dx| <= isqrt(r**2 - dy**2)``. Each distinct run width is a 1-D sliding-window "any",
-    read off one row-wise cumulative sum, and the ``2r+1`` shifted rows are OR-ed together.
-
-    Args:
-        mask: 2-D array, non-zero is foreground.
-        radius: Non-negative integer disk radius.
-
-    Returns:
-        Boolean ``H x W`` array.
-    """
-    m = _as_mask(mask, "mask")
-    r = int(radius)
-    if r != radius or r < 0:
-        raise ValueError(f"dilation radius must be a non-negative integer, got {radius!r}")
-    h, w = m.shape
-    if r == 0 or m.size == 0:
-        return np.array(m, dtype=bool)
-    # csum[:, k] = number of foreground pixels among padded positions [0, k), where the padded
-    # row has r background pixels on each side of the image row.
-    csum = np.zeros((h, w + 2 * r + 1), dtype=np.int32)
-    np.cumsum(m, axis=1, dtype=np.int32, out=csum[:, r + 1 : r + 1 + w])
-    csum[:, r + 1 + w :] = csum[:, r + w : r + w + 1]
-    runs: dict[int, np.ndarray] = {}
-    out = np.zeros((h, w), dtype=bool)
-    for dy in range(-min(r, h - 1), min(r, h - 1) + 1):
-        half = math.isqrt(r * r - dy * dy)
-        run = runs.get(half)
-        if run is None:
-            # any(m[y, x - half : x + half + 1]) == count over padded [x+r-half, x+r+half] > 0
-            hi = csum[:, r + half + 1 : r + half + 1 + w]
-            lo = csum[:, r - half : r - half + w]
-            run = np.greater(hi, lo)
-            runs[half] = run
-        # out[y] |= run[y + dy] wherever y + dy is inside the image
-        if dy >= 0:
-            out[: h - dy] |= run[dy:]
-        else:
-            out[-dy:] |= run[: h + dy]
-    return out
-
-
-def boundary_map(mask: np.ndarray) -> np.ndarray:
-    """One-pixel boundary map of a mask, as the toolkit's ``_seg2bmap`` (default size).
-
-    A pixel is a boundary pixel when it differs from its right, bottom or bottom-right
-    neighbour. On the last row only the right neighbour is compared, on the last column only the
-    bottom neighbour, and the bottom-right corner pixel is never a boundary pixel.
-
-    Args:
-        mask: 2-D array, non-zero is foreground.
-
-    Returns:
-        Boolean ``H x W`` array.
-    """
-    seg = _as_mask(mask, "mask")
-    out = np.zeros(seg.shape, dtype=bool)
-    if seg.size == 0:
-        return out
-    core = seg[:-1, :-1]
-    out[:-1, :-1] = (core ^ seg[:-1, 1:]) | (core ^ seg[1:, :-1]) | (core ^ seg[1:, 1:])
-    out[-1, :-1] = seg[-1, :-1] ^ seg[-1, 1:]
-    out[:-1, -1] = seg[:-1, -1] ^ seg[1:, -1]
-    out[-1, -1] = False
-    return out
-
-
 def boundary_radius(height: int, width: int, bound_th: float = DEFAULT_BOUND_TH) -> int:
     """Boundary tolerance in pixels: ``ceil(bound_th * sqrt(H**2 + W**2))``.
 
@@ -277,9 +175,9 @@ def jaccard(gt: np.ndarray, pred: np.ndarray, void: np.ndarray | None = None) ->
     Returns:
         ``|gt & pred| / |gt | pred|`` counted on non-void pixels; 1.0 when the union is empty.
     """
-    g = _as_mask(gt, "gt")
-    p = _as_mask(pred, "pred")
-    v = None if void is None else _as_mask(void, "void")
+    g = as_mask(gt, "gt")
+    p = as_mask(pred, "pred")
+    v = None if void is None else as_mask(void, "void")
     _check_same_shape(g, p, v)
     return _scores(g, p, v, 0, want_f=False)[0]
 
@@ -307,9 +205,9 @@ def f_measure(
     Returns:
         ``2PR / (P + R)``, or 0.0 when ``P + R == 0``.
     """
-    g = _as_mask(gt, "gt")
-    p = _as_mask(pred, "pred")
-    v = None if void is None else _as_mask(void, "void")
+    g = as_mask(gt, "gt")
+    p = as_mask(pred, "pred")
+    v = None if void is None else as_mask(void, "void")
     _check_same_shape(g, p, v)
     radius = boundary_radius(g.shape[0], g.shape[1], bound_th)
     return _scores(g, p, v, radius, want_j=False)[1]
@@ -340,7 +238,7 @@ def frame_scores(
     """
     gt_arr = np.asarray(gt_ids)
     pred_arr = np.asarray(pred_ids)
-    v = None if void is None else _as_mask(void, "void")
+    v = None if void is None else as_mask(void, "void")
     _check_same_shape(gt_arr, pred_arr, v)
     if gt_arr.ndim != 2:
         raise ValueError(f"id maps must be 2-D H x W arrays, got shape {gt_arr.shape}")

@@ -8,6 +8,7 @@ timing) marks it done, so an interrupted evaluation resumes where it stopped.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import time
@@ -17,9 +18,11 @@ from pathlib import Path
 import numpy as np
 from tqdm.std import tqdm
 
+from xmem.data import Dataset, EvalSequence
+from xmem.data.layouts import layout_class
 from xmem.errors import XMemError
-from xmem.eval.datasets import Dataset, EvalSequence
-from xmem.eval.metrics import frame_scores, statistics
+from xmem.eval.metrics import Statistics, frame_scores, statistics
+from xmem.eval.records import MetricStats, ObjectScores, SequenceRecord
 from xmem.eval.report import finite_mean
 from xmem.inference.config import InferenceConfig
 from xmem.inference.speed import SpeedOptions
@@ -81,14 +84,9 @@ def copy_first_predictor(seq: EvalSequence, source: FrameSource) -> Iterator[np.
 
 
 def prediction_dir(root: Path, seq: EvalSequence, existing: bool = False) -> Path:
-    """Where a sequence's predictions are, in the layout's results format: ``<seq>/``, or
-    ``Annotations/<seq>/`` for YouTube-VOS (with ``existing``, also a plain ``<seq>/``)."""
-    if seq.layout != "youtube":
-        return root / seq.name
-    nested = root / "Annotations" / seq.name
-    if existing and not nested.is_dir() and (root / seq.name).is_dir():
-        return root / seq.name
-    return nested
+    """Where a sequence's predictions are, in its layout's results format (e.g. ``<seq>/``, or
+    ``Annotations/<seq>/`` for YouTube-VOS; with ``existing``, also a plain ``<seq>/``)."""
+    return layout_class(seq.layout).results_dir(root, seq.name, existing)
 
 
 def _check_sizes(seq: EvalSequence, source: FrameSource) -> None:
@@ -165,28 +163,29 @@ def score_sequence(
 
 def sequence_record(
     seq: EvalSequence, values: dict[int, dict[str, list[float]]], seconds: float | None
-) -> dict:
-    """The JSON record of one sequence: per-object statistics, means and timing."""
-    per_object: dict[str, dict] = {}
+) -> SequenceRecord:
+    """The record of one sequence: per-object statistics, means and timing."""
+    per_object: dict[str, ObjectScores] = {}
     for obj, v in values.items():
-        stats = {m: statistics(np.asarray(v[m], dtype=np.float64))._asdict() for m in ("J", "F")}
-        per_object[str(obj)] = {
-            **{m: {k: _finite(x) for k, x in s.items()} for m, s in stats.items()},
-            "frames": len(v["J"]),
-        }
-    j = finite_mean([o["J"]["mean"] for o in per_object.values()])
-    f = finite_mean([o["F"]["mean"] for o in per_object.values()])
-    return {
-        "sequence": seq.name,
-        "frames": len(seq),
-        "objects": list(seq.objects),
-        "per_object": per_object,
-        "J": j,
-        "F": f,
-        "J&F": None if j is None or f is None else (j + f) / 2,
-        "seconds": seconds,
-        "fps": len(seq) / seconds if seconds else None,
-    }
+        j, f = (statistics(np.asarray(v[m], dtype=np.float64)) for m in ("J", "F"))
+        per_object[str(obj)] = ObjectScores(_stats(j), _stats(f), len(v["J"]))
+    j_mean = finite_mean([o.j.mean for o in per_object.values()])
+    f_mean = finite_mean([o.f.mean for o in per_object.values()])
+    return SequenceRecord(
+        sequence=seq.name,
+        frames=len(seq),
+        objects=seq.objects,
+        per_object=per_object,
+        j=j_mean,
+        f=f_mean,
+        jf=None if j_mean is None or f_mean is None else (j_mean + f_mean) / 2,
+        seconds=seconds,
+        fps=len(seq) / seconds if seconds else None,
+    )
+
+
+def _stats(s: Statistics) -> MetricStats:
+    return MetricStats(_finite(s.mean), _finite(s.recall), _finite(s.decay))
 
 
 def _finite(x: float) -> float | None:
@@ -203,7 +202,7 @@ def evaluate_sequences(
     exclude_void: bool = False,
     progress: bool = True,
     worker: int = 0,
-) -> list[dict]:
+) -> list[SequenceRecord]:
     """Predict (with ``predictor``) or read (from ``predictions``) and score some sequences.
 
     With a predictor, predictions go to ``run_dir/predictions`` and a record per sequence to
@@ -226,8 +225,8 @@ def evaluate_sequences(
     for seq in bar:
         record_path = records_dir / f"{seq.name}.json"
         if predictor is not None and resume and record_path.is_file():
-            record = json.loads(record_path.read_text())
-            record["resumed"] = True
+            saved = SequenceRecord.from_json(json.loads(record_path.read_text()))
+            record = dataclasses.replace(saved, resumed=True)
             logger.debug("%s: already evaluated (%s)", seq.name, record_path)
             out.append(record)
             continue
@@ -237,12 +236,11 @@ def evaluate_sequences(
             seconds = predict_sequence(seq, predictor, pred_dir, 2 * worker + 1, progress)
         elif not pred_dir.is_dir():
             raise XMemError(f"sequence '{seq.name}': no predictions folder '{pred_dir}'")
-        record = sequence_record(seq, score_sequence(seq, pred_dir, exclude_void), seconds)
-        record["resumed"] = False
-        record["worker"] = worker
+        scores = score_sequence(seq, pred_dir, exclude_void)
+        record = dataclasses.replace(sequence_record(seq, scores, seconds), worker=worker)
         if predictor is not None:
             records_dir.mkdir(parents=True, exist_ok=True)
             with atomic_output_file(record_path) as tmp:
-                tmp.write_text(json.dumps(record, indent=1))
+                tmp.write_text(json.dumps(record.to_json(), indent=1))
         out.append(record)
     return out

@@ -6,8 +6,9 @@ PNG files, preferably palette ('P' mode) images as in DAVIS/YouTube-VOS.
 
 from __future__ import annotations
 
+import io
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -118,11 +119,7 @@ def read_mask(path: str | Path) -> Mask:
     )
 
 
-def write_mask(path: str | Path, ids: np.ndarray, palette: list[int] | None = None) -> None:
-    """Write ``ids`` (``uint8``, shape ``(H, W)``) as a palette PNG.
-
-    ``palette`` is up to 768 ints (padded with black); the DAVIS palette when None.
-    """
+def _mask_image(ids: np.ndarray, palette: Sequence[int] | None) -> Image.Image:
     if ids.ndim != 2:
         raise ValueError(f"mask ids must be 2-D, got shape {ids.shape}")
     if ids.dtype != np.uint8:
@@ -131,10 +128,51 @@ def write_mask(path: str | Path, ids: np.ndarray, palette: list[int] | None = No
         ids = ids.astype(np.uint8)
     img = Image.fromarray(np.ascontiguousarray(ids))
     img.putpalette(_pad_palette(palette) if palette is not None else default_palette())
+    return img
+
+
+def write_mask(path: str | Path, ids: np.ndarray, palette: Sequence[int] | None = None) -> None:
+    """Write ``ids`` (``uint8``, shape ``(H, W)``) as a palette PNG.
+
+    ``palette`` is up to 768 ints (padded with black); the DAVIS palette when None.
+    """
+    img = _mask_image(ids, palette)
     try:
         img.save(Path(path), format="PNG")
     except OSError as exc:
         raise XMemError(f"cannot write mask '{path}': {pil_reason(exc)}") from exc
+
+
+def encode_mask(ids: np.ndarray, palette: Sequence[int] | None = None) -> bytes:
+    """``ids`` as the bytes of the palette PNG :func:`write_mask` would write."""
+    buffer = io.BytesIO()
+    _mask_image(ids, palette).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def masks_named_like_frames(
+    folder: Path,
+    frame_names: Sequence[str],
+    no_frame: Callable[[Path], str],
+    kind: str = "masks",
+) -> dict[int, Path]:
+    """The PNGs of ``folder``, each matched to the frame of the same name (``00000.png`` for
+    frame ``00000.jpg``): ``{frame index: mask path}`` sorted by frame index (maybe empty).
+
+    Raises:
+        XMemError: a stray file (``kind`` names the folder), a PNG that matches no frame (the
+            message is ``no_frame(path)``), or two PNGs for one frame.
+    """
+    index_of = {name: i for i, name in enumerate(frame_names)}
+    found: dict[int, Path] = {}
+    for entry in visible_files(folder, (".png",), kind):
+        if entry.stem not in index_of:
+            raise XMemError(no_frame(entry))
+        index = index_of[entry.stem]
+        if index in found:
+            raise XMemError(f"masks '{found[index].name}' and '{entry.name}' name the same frame")
+        found[index] = entry
+    return dict(sorted(found.items()))
 
 
 def _check_index(masks: Path, default_index: int, n_frames: int) -> int:
@@ -173,17 +211,14 @@ def find_annotations(
             return {index_of[masks.stem]: masks}
         return {_check_index(masks, default_index, len(frame_names)): masks}
 
-    found: dict[int, Path] = {}
-    for entry in visible_files(masks, (".png",), "masks"):
-        if entry.stem not in index_of:
-            raise XMemError(
-                f"mask '{entry}' matches no frame; masks must be named like the frames "
-                f"(e.g. '{example}')"
-            )
-        index = index_of[entry.stem]
-        if index in found:
-            raise XMemError(f"masks '{found[index].name}' and '{entry.name}' name the same frame")
-        found[index] = entry
+    found = masks_named_like_frames(
+        masks,
+        frame_names,
+        lambda entry: (
+            f"mask '{entry}' matches no frame; masks must be named like the frames "
+            f"(e.g. '{example}')"
+        ),
+    )
     if not found:
         raise XMemError(f"masks folder '{masks}' contains no .png masks")
-    return dict(sorted(found.items()))
+    return found

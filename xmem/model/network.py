@@ -213,6 +213,18 @@ class XMem(nn.Module):
         return new_hidden, logits, prob
 
 
+def random_network(model: str = "xmem", seed: int = 0, device: str | torch.device = "cpu") -> XMem:
+    """A network of the named architecture (:data:`MODELS`) with seeded random weights, in
+    eval mode (for benchmarks, whose speed and memory do not depend on the weight values, and
+    as training's starting point). The global random state is left as it was."""
+    if model not in MODELS:
+        raise XMemError(f"unknown model '{model}'; choices: {', '.join(MODELS)}")
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        network = XMem(MODELS[model]).eval()
+    return network.to(device)
+
+
 def init_imagenet_backbones(network: XMem) -> None:
     """Start both encoder trunks from the ImageNet weights of their installed package.
 

@@ -1,5 +1,5 @@
-"""Training-time augmentation of clips: crop, flip, affine and elastic warps, colour jitter,
-and pasting objects from other clips.
+"""Training-time augmentation of clips: crop, flip, affine and elastic warps, then colour
+jitter (:mod:`xmem.train.colour`); pasting objects from other clips is :mod:`xmem.train.paste`.
 
 A clip enters as RGB ``uint8`` T×H×W×3 frames and ``uint8`` T×H×W object-id maps (0 is
 background, objects are ``1..n``; one id per pixel, so objects never overlap) and leaves as
@@ -24,25 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from xmem.inference.image import IMAGENET_MEAN, IMAGENET_STD
+from xmem.train.colour import ColourJitter, colour_jitter
 
-__all__ = [
-    "AffineJitter",
-    "AugmentConfig",
-    "ColourJitter",
-    "augment_clip",
-    "colour_jitter",
-    "make_item",
-    "min_visible_pixels",
-    "paste_object",
-]
-
-# RGB → YIQ: Y is luma, (I, Q) the chroma plane that hue rotations turn and saturation scales.
-_RGB_TO_YIQ = np.array(
-    [[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]], dtype=np.float64
-)
-_YIQ_TO_RGB = np.linalg.inv(_RGB_TO_YIQ)
-_LUMA = (0.299, 0.587, 0.114)
+__all__ = ["AffineJitter", "AugmentConfig", "augment_clip", "min_visible_pixels"]
 
 
 @dataclass(frozen=True)
@@ -60,17 +44,6 @@ class AffineJitter:
     scale: tuple[float, float] = (1.0, 1.0)
     shear: float = 0.0
     translate: float = 0.0
-
-
-@dataclass(frozen=True)
-class ColourJitter:
-    """Ranges of random colour changes: brightness, contrast and saturation factors are drawn
-    in ``[1 - x, 1 + x]``; ``hue`` turns the chroma plane by up to ``hue`` of a full turn."""
-
-    brightness: float = 0.0
-    contrast: float = 0.0
-    saturation: float = 0.0
-    hue: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -303,173 +276,3 @@ def augment_clip(
         image, config.clip_colour, config.frame_colour, config.grayscale_prob, rng
     )
     return image.clamp_(0, 1), labels[:, 0].round().long()
-
-
-# --------------------------------------------------------------------------------------------
-# colour
-
-
-def _factors(jitter: ColourJitter, n: int, rng: np.random.Generator) -> np.ndarray:
-    """n×4: brightness, contrast, saturation factors and hue angle (radians)."""
-    return np.stack(
-        [
-            1 + rng.uniform(-jitter.brightness, jitter.brightness, n),
-            1 + rng.uniform(-jitter.contrast, jitter.contrast, n),
-            1 + rng.uniform(-jitter.saturation, jitter.saturation, n),
-            2 * math.pi * rng.uniform(-jitter.hue, jitter.hue, n),
-        ],
-        axis=1,
-    )
-
-
-def colour_jitter(
-    images: Tensor,
-    clip: ColourJitter,
-    frame: ColourJitter,
-    grayscale_prob: float,
-    rng: np.random.Generator,
-) -> Tensor:
-    """Random brightness, contrast, saturation and hue of T×3×H×W images in [0, 1]: one draw
-    for the clip combined with one per frame (products of factors, sums of hue angles)."""
-    frames = images.shape[0]
-    per_clip, per_frame = _factors(clip, 1, rng), _factors(frame, frames, rng)
-    grey = rng.random() < grayscale_prob
-    brightness = per_clip[0, 0] * per_frame[:, 0]
-    contrast = per_clip[0, 1] * per_frame[:, 1]
-    saturation = 0.0 * per_frame[:, 2] if grey else per_clip[0, 2] * per_frame[:, 2]
-    hue = per_clip[0, 3] + per_frame[:, 3]
-    if (
-        np.all(brightness == 1)
-        and np.all(contrast == 1)
-        and np.all(saturation == 1)
-        and np.all(hue == 0)
-    ):
-        return images
-    # saturation and hue act on the YIQ chroma plane: one 3×3 matrix per frame, brightness too
-    chroma = np.zeros((frames, 3, 3))
-    chroma[:, 0, 0] = 1
-    chroma[:, 1, 1] = chroma[:, 2, 2] = saturation * np.cos(hue)
-    chroma[:, 1, 2] = -saturation * np.sin(hue)
-    chroma[:, 2, 1] = saturation * np.sin(hue)
-    matrices = brightness[:, None, None] * (_YIQ_TO_RGB @ chroma @ _RGB_TO_YIQ)
-    out = torch.einsum("tij,tjhw->tihw", torch.from_numpy(matrices).float(), images)
-    luma = torch.tensor(_LUMA).view(1, 3, 1, 1)
-    mean = (out * luma).sum(1, keepdim=True).mean((2, 3), keepdim=True)
-    factor = torch.from_numpy(contrast).float().view(-1, 1, 1, 1)
-    return ((out - mean) * factor + mean).clamp_(0, 1)
-
-
-# --------------------------------------------------------------------------------------------
-# pasting
-
-
-def paste_object(
-    rgb: np.ndarray,
-    ids: np.ndarray,
-    donor_rgb: np.ndarray,
-    donor_mask: np.ndarray,
-    new_id: int,
-    rng: np.random.Generator,
-    *,
-    size: tuple[float, float] = (0.25, 0.7),
-    drift: float = 0.15,
-    tries: int = 4,
-) -> bool:
-    """Paste an object cut from another clip onto a clip, in place, as object ``new_id``.
-
-    The object's box over all donor frames is cut out of each donor frame (so the object keeps
-    its own motion and deformation), rescaled so that its longer side is a random fraction
-    ``size`` of the clip's shorter side (never larger than the frame), and placed at a position
-    that moves linearly over the clip by up to ``drift`` of the frame. It covers what was
-    there: earlier objects lose those pixels. Of ``tries`` random placements, the first that
-    leaves every earlier object at least half of its first-frame area is taken (else the one
-    that leaves them the most).
-
-    Args:
-        rgb, ids: the clip, ``uint8`` T×H×W×3 and T×H×W; modified in place.
-        donor_rgb, donor_mask: the donor clip, T×h×w×3 ``uint8`` and T×h×w ``bool``.
-        new_id: the pasted object's id.
-
-    Returns:
-        False (and nothing is changed) when the donor mask is empty.
-    """
-    frames, h, w = ids.shape
-    if donor_mask.shape[0] != frames or donor_rgb.shape[:3] != donor_mask.shape:
-        raise ValueError(f"donor {donor_rgb.shape}/{donor_mask.shape} does not match {ids.shape}")
-    rows = np.flatnonzero(donor_mask.any(axis=(0, 2)))
-    cols = np.flatnonzero(donor_mask.any(axis=(0, 1)))
-    if rows.size == 0:
-        return False
-    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    ph, pw = bottom - top, right - left
-    factor = min(rng.uniform(*size) * min(h, w) / max(ph, pw), h / ph, w / pw)
-    nh, nw = min(h, max(1, round(ph * factor))), min(w, max(1, round(pw * factor)))
-
-    patch = torch.from_numpy(np.ascontiguousarray(donor_rgb[:, top:bottom, left:right]))
-    patch = patch.permute(0, 3, 1, 2).float()
-    patch = F.interpolate(patch, size=(nh, nw), mode="bilinear", antialias=factor < 1)
-    patch_rgb = patch.round().clamp(0, 255).byte().permute(0, 2, 3, 1).numpy()
-    cut = torch.from_numpy(np.ascontiguousarray(donor_mask[:, top:bottom, left:right]))
-    cut = F.interpolate(cut[:, None].float(), size=(nh, nw), mode="nearest")
-    patch_mask = cut[:, 0].numpy() > 0.5
-
-    present = np.bincount(ids[0].ravel(), minlength=new_id)
-    best: tuple[float, np.ndarray, np.ndarray] | None = None
-    for _ in range(max(1, tries)):
-        start = np.array([rng.integers(0, h - nh + 1), rng.integers(0, w - nw + 1)], np.float64)
-        end = start + rng.uniform(-drift, drift, 2) * np.array([h, w])
-        end = np.clip(end, 0, [h - nh, w - nw])
-        covered = np.bincount(
-            ids[0, int(start[0]) : int(start[0]) + nh, int(start[1]) : int(start[1]) + nw][
-                patch_mask[0]
-            ],
-            minlength=present.size,
-        )
-        with np.errstate(divide="ignore", invalid="ignore"):
-            left_over = np.where(present[1:] > 0, 1 - covered[1:] / present[1:], 1.0)
-        worst = float(left_over.min()) if left_over.size else 1.0
-        if best is None or worst > best[0]:
-            best = (worst, start, end)
-        if worst >= 0.5:
-            break
-    assert best is not None
-    _, start, end = best
-    for t in range(frames):
-        a = t / (frames - 1) if frames > 1 else 0.0
-        y, x = (int(round(v)) for v in start + a * (end - start))
-        region = (slice(y, y + nh), slice(x, x + nw))
-        m = patch_mask[t]
-        rgb[t][region][m] = patch_rgb[t][m]
-        ids[t][region][m] = new_id
-    return True
-
-
-# --------------------------------------------------------------------------------------------
-# the item
-
-
-def make_item(
-    images: Tensor, labels: Tensor, n_objects: int, max_objects: int, min_pixels: int = 1
-) -> dict[str, Tensor] | None:
-    """The training item of an augmented clip, or None when no object is visible in frame 0.
-
-    Objects with fewer than ``min_pixels`` pixels in the first frame are not given, so they
-    become background in every frame; the others fill the first slots in id order.
-
-    Returns:
-        ``rgb`` float32 T×3×S×S (ImageNet-normalised), ``masks`` float32 T×K×S×S in {0, 1}
-        and ``valid`` bool K, K = ``max_objects``.
-    """
-    frames, height, width = labels.shape
-    counts = torch.bincount(labels[0].flatten(), minlength=n_objects + 1)
-    visible = [k for k in range(1, n_objects + 1) if counts[k] >= min_pixels][:max_objects]
-    if not visible:
-        return None
-    masks = torch.zeros(frames, max_objects, height, width)
-    for slot, k in enumerate(visible):
-        masks[:, slot] = labels == k
-    valid = torch.zeros(max_objects, dtype=torch.bool)
-    valid[: len(visible)] = True
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return {"rgb": ((images - mean) / std).float(), "masks": masks, "valid": valid}

@@ -21,17 +21,19 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.std import tqdm
 
-from xmem.eval import distributed
-from xmem.eval.distributed import Worker
+from xmem.inference.image import IMAGENET_MEAN, IMAGENET_STD
 from xmem.io.output import atomic_output_file
 from xmem.model.network import (
-    MODELS,
     XMem,
     backbone_batchnorms,
     backbone_parameters,
     freeze_early_blocks,
     init_imagenet_backbones,
+    random_network,
 )
+from xmem.runtime import distributed
+from xmem.runtime.distributed import Worker
+from xmem.train.clips import build_dataset
 from xmem.train.config import StageConfig
 from xmem.train.forward import ClipOutput, clip_forward
 from xmem.train.loss import bootstrap_fraction, bootstrapped_ce, class_target, dice_loss
@@ -67,52 +69,13 @@ class ClipModel(nn.Module):
         return self
 
 
-def build_dataset(config: StageConfig, samples: int) -> Dataset:
-    from xmem.train.data import StaticClips, SyntheticClips, VideoClips
-
-    c = config
-    if c.stage == "synthetic":
-        return SyntheticClips(
-            num_frames=c.num_frames,
-            crop=c.crop,
-            max_objects=c.max_objects,
-            seed=c.seed,
-            samples_per_epoch=samples,
-        )
-    assert c.data is not None
-    if c.stage == "static":
-        return StaticClips(
-            c.data,
-            split=c.split,
-            num_frames=c.num_frames,
-            crop=c.crop,
-            max_objects=c.max_objects,
-            paste_prob=c.paste_prob,
-            seed=c.seed,
-            samples_per_epoch=samples,
-        )
-    return VideoClips(
-        c.data,
-        split=c.split,
-        num_frames=c.num_frames,
-        max_jump=c.max_jump,
-        crop=c.crop,
-        max_objects=c.max_objects,
-        paste_prob=c.paste_prob,
-        seed=c.seed,
-        samples_per_epoch=samples,
-    )
-
-
 def build_network(config: StageConfig, device: torch.device) -> XMem:
     if config.init is not None:
         from xmem.model.weights import from_pretrained
 
         network = from_pretrained(config.init, device=device)
     else:
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            network = XMem(MODELS[config.model])
+        network = random_network(config.model, config.seed)
         if config.init_backbone == "imagenet":
             init_imagenet_backbones(network)
     if config.frozen_blocks:
@@ -336,7 +299,7 @@ class Trainer:
 
     def validate(self) -> float:
         """J&F of the current network on the validation dataset (official protocol)."""
-        from xmem.eval.datasets import load_dataset
+        from xmem.data import load_dataset
         from xmem.eval.report import summarize
         from xmem.eval.runner import evaluate_sequences, xmem_predictor
 
@@ -356,15 +319,15 @@ class Trainer:
                 )
         finally:
             self.network.train()
-        score = summarize(records, [], {})["summary"]["J&F-Mean"]
+        score = summarize(records, [], {}).summary.jf_mean
         logger.info("iteration %d: validation J&F %.1f", self.iteration, 100 * (score or 0))
         return float(score or 0.0)
 
 
 def clip_grid(batch: dict[str, Tensor], out: ClipOutput) -> Tensor:
     """An image for TensorBoard: the first clip's frames (top) and predicted masks (bottom)."""
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(3, 1, 1)
     frames = (batch["rgb"][0].cpu() * std + mean).clamp(0, 1)  # T×3×H×W
     colours = torch.tensor([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], dtype=torch.float)
     preds = [batch["masks"][0, 0].cpu().float()]

@@ -1,4 +1,4 @@
-"""Sharding an evaluation over processes or GPUs.
+"""Sharding work (an evaluation's sequences, training's batches) over processes or GPUs.
 
 Either ``torchrun --nproc_per_node N -m xmem eval …`` starts the processes, or ``--workers N``
 spawns N-1 more here (:func:`launch`; this process is rank 0). Each process takes a share of

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
+from xmem.bench.format import count
+from xmem.bench.records import MAIN_STAGES, BenchmarkResult
 from xmem.errors import XMemError
-from xmem.eval.benchmark import MAIN_STAGES, BenchmarkResult, _count
 from xmem.io.output import atomic_output_file
 
 
@@ -95,7 +96,7 @@ def plot_benchmark(result: BenchmarkResult, path: str | Path) -> None:
     fig.suptitle(
         f"{c.get('model') or 'model'} on {result.machine.get('device', '?')}, "
         f"{c.get('width')}×{c.get('height')} processed at {hw[1]}×{hw[0]}, "
-        f"{_count(c.get('objects'), 'object')}, {c.get('precision')}: "
+        f"{count(c.get('objects'), 'object')}, {c.get('precision')}: "
         f"{s.get('fps', 0):.3g} frames/s, peak RSS {s.get('peak_rss_mb') or 0:.0f} MB",
         fontsize=10,
     )

@@ -1,0 +1,226 @@
+"""Speed and memory of tracking: frames per second, time per stage and memory, frame by frame.
+
+:func:`run_benchmark` writes a synthetic video (:mod:`xmem.data.synthetic`) to a temporary file
+(not timed), then tracks its objects from the first frame's mask exactly as ``xmem track`` does:
+frames are decoded from the file (charged to "io"), resized, tracked, upsampled, and every output
+mask is encoded to PNG in memory (also charged to "io"). Nothing is kept for the whole video but
+one small :class:`FrameRecord` per frame, so the memory measured is the tracker's own.
+
+On CUDA every stage boundary synchronises the device (see :class:`StageTimer`), so the time of
+a stage is the time of its own kernels.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.std import tqdm
+
+from xmem.bench.records import OTHER, BenchmarkResult, FrameRecord, round_or_none
+from xmem.bench.stats import summarise
+from xmem.data.synthetic import MAX_OBJECTS, synthetic_first_mask, write_synthetic_video
+from xmem.errors import XMemError
+from xmem.inference.config import InferenceConfig
+from xmem.inference.image import processing_size
+from xmem.inference.speed import SpeedOptions
+from xmem.inference.timing import StageTimer, stage
+from xmem.inference.tracker import resolve_size, track
+from xmem.io.masks import default_palette, encode_mask
+from xmem.io.video import VideoSource
+from xmem.io.writer import BackgroundWriter
+from xmem.model.network import XMem
+from xmem.runtime.machine import current_rss_mb, machine_facts
+
+logger = logging.getLogger(__name__)
+
+
+def _frame_records(
+    results: Iterator[Any],
+    timer: StageTimer | None,
+    device: torch.device,
+    bar: tqdm,
+    writer: BackgroundWriter,
+    masks: list[bytes] | None,
+) -> Iterator[FrameRecord]:
+    """Time each frame from asking for it to its PNG encoded (in line) or handed to the
+    writer threads, and read memory after it. The last frame also waits for every PNG."""
+    palette = default_palette()
+    on_cuda = device.type == "cuda"
+
+    def encode(ids: np.ndarray, slot: int) -> None:
+        png = encode_mask(ids, palette)
+        if masks is not None:
+            masks[slot] = png
+
+    previous: FrameRecord | None = None
+    while True:
+        start = time.perf_counter()
+        result = next(results, None)
+        if result is None:
+            break
+        with stage(timer, "io"):
+            if masks is not None:
+                masks.append(b"")
+            writer.submit(encode, result.mask, len(masks) - 1 if masks is not None else 0)
+        seconds = time.perf_counter() - start
+        stages = timer.pop() if timer is not None else {}
+        stages[OTHER] = max(0.0, seconds - sum(stages.values()))
+        bar.update(1)
+        if previous is not None:
+            yield previous
+        previous = FrameRecord(
+            index=result.index,
+            seconds=seconds,
+            stages=stages,
+            rss_mb=current_rss_mb(),
+            cuda_mb=torch.cuda.memory_allocated(device) / 2**20 if on_cuda else None,
+        )
+    start = time.perf_counter()
+    writer.close()
+    if previous is not None:
+        drain = time.perf_counter() - start
+        stages = dict(previous.stages)
+        stages["io" if timer is not None else OTHER] += drain
+        yield dataclasses.replace(previous, seconds=previous.seconds + drain, stages=stages)
+
+
+def run_benchmark(
+    network: XMem,
+    *,
+    frames: int,
+    height: int,
+    width: int,
+    objects: int,
+    size: int | None = None,
+    config: InferenceConfig | None = None,
+    precision: str = "fp32",
+    warmup: int = 5,
+    seed: int = 0,
+    model: str | None = None,
+    progress: bool = True,
+    workdir: str | Path | None = None,
+    speed: SpeedOptions | None = None,
+    stage_times: bool = True,
+    keep_masks: bool = False,
+) -> BenchmarkResult:
+    """Track ``objects`` objects through a synthetic video of ``frames`` frames, measuring.
+
+    Args:
+        network: the network (eval mode) on the device to measure.
+        frames, height, width, objects: the synthetic video (height and width even, ≥ 16;
+            1..255 objects, all given on the first frame).
+        size: processing size of the shorter side, as :func:`xmem.track`; -1: original;
+            None: the network's ``default_size``.
+        config, precision: inference options, as :func:`xmem.track`.
+        warmup: frames left out of the steady-state figures (fps, ms per stage).
+        seed: of the synthetic video.
+        model: a name for the network, recorded in the configuration.
+        progress: progress bars (when the output is a terminal).
+        workdir: folder for the temporary video (default: the system's temporary folder).
+        speed: the fast paths the network was prepared with, as :func:`xmem.track`; with
+            ``overlap_io`` the PNGs are also encoded by writer threads, as ``xmem track`` does.
+        stage_times: time every stage. On CUDA this synchronises the device at each stage
+            boundary, which stops work from overlapping: turn it off to measure throughput.
+        keep_masks: keep every output mask (PNG bytes) in the result, to compare runs.
+
+    Returns:
+        A :class:`BenchmarkResult`.
+    """
+    if frames < 1:
+        raise ValueError(f"frames must be at least 1, got {frames}")
+    if not 1 <= objects <= MAX_OBJECTS:
+        raise ValueError(f"objects must be in 1..{MAX_OBJECTS}, got {objects}")
+    if height < 16 or width < 16 or height % 2 or width % 2:
+        raise ValueError(f"height and width must be even and at least 16, got {width}×{height}")
+    size = resolve_size(network, size)
+    if warmup < 0:
+        raise ValueError(f"warmup must be at least 0, got {warmup}")
+    config = config or InferenceConfig()
+    device = next(network.parameters()).device
+    processed = processing_size(height, width, size)
+    configuration = {
+        "model": model,
+        "model_config": dataclasses.asdict(network.config),
+        "parameters_m": round(sum(p.numel() for p in network.parameters()) / 1e6, 3),
+        "frames": frames,
+        "height": height,
+        "width": width,
+        "objects": objects,
+        "seed": seed,
+        "size": size,
+        "processing_size": list(processed),
+        "precision": precision,
+        "speed": dataclasses.asdict(speed or SpeedOptions()),
+        "stage_times": stage_times,
+        "warmup": warmup,
+        "device": str(device),
+        "inference": dataclasses.asdict(config),
+    }
+    machine = machine_facts(device)  # before any work: date and load average of the start
+    first_mask = synthetic_first_mask(height, width, objects, seed)
+    with tempfile.TemporaryDirectory(prefix="xmem-benchmark-", dir=workdir) as tmp:
+        start = time.perf_counter()
+        video_path = write_synthetic_video(
+            Path(tmp) / "synthetic.mp4", frames, height, width, objects, seed, progress=progress
+        )
+        write_seconds = time.perf_counter() - start
+        start = time.perf_counter()
+        with contextlib.closing(VideoSource(video_path)) as source:
+            open_seconds = time.perf_counter() - start  # pre-scan: decodes every frame once
+            if len(source) != frames:
+                raise XMemError(f"the synthetic video has {len(source)} frames, not {frames}")
+            logger.debug(
+                "synthetic video: %d frames %d×%d written in %.1f s, opened in %.1f s",
+                frames,
+                width,
+                height,
+                write_seconds,
+                open_seconds,
+            )
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+                torch.cuda.reset_peak_memory_stats(device)
+            rss_before = current_rss_mb()
+            timer = StageTimer(device) if stage_times else None
+            speed = speed or SpeedOptions()
+            masks: list[bytes] | None = [] if keep_masks else None
+            results = track(
+                network,
+                source,
+                {0: first_mask},
+                config=config,
+                size=size,
+                precision=precision,
+                timer=timer,
+                speed=speed,
+            )
+            with (
+                tqdm(
+                    total=frames,
+                    unit="frame",
+                    desc="benchmark",
+                    disable=True if not progress else None,
+                    dynamic_ncols=True,
+                ) as bar,
+                BackgroundWriter(enabled=speed.overlap_io) as writer,
+            ):
+                frame_records = _frame_records(iter(results), timer, device, bar, writer, masks)
+                records = list(frame_records)
+    with contextlib.suppress(OSError, AttributeError):
+        machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    summary = summarise(records, warmup, device)
+    summary["objects_tracked"] = int(len(np.unique(first_mask)) - 1)
+    summary["rss_before_mb"] = round_or_none(rss_before, 1)
+    summary["video_write_seconds"] = round(write_seconds, 3)
+    summary["video_open_seconds"] = round(open_seconds, 3)
+    return BenchmarkResult(records, summary, machine, configuration, masks)

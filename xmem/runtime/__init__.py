@@ -1,0 +1,1 @@
+"""The processes a run uses: process groups (workers, sharding, launch) and machine facts."""
