@@ -9,7 +9,6 @@ network and ``load_state_dict(strict=True)``.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -17,9 +16,8 @@ import torch
 from torch import Tensor
 
 from xmem.errors import XMemError
-from xmem.model import efficientnet
+from xmem.model import backbones
 from xmem.model.network import ModelConfig, XMem
-from xmem.model.resnet import ARCHITECTURES, Bottleneck
 
 logger = logging.getLogger(__name__)
 
@@ -56,22 +54,10 @@ def convert_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
 
 
 def _backbone(state_dict: Mapping[str, Tensor], prefix: str, first_stage: str) -> str:
-    """Name the trunk of an encoder from its keys (EfficientNet-Lite variant, or the ResNet's
-    block type, depth and width). A value encoder's Lite trunk is under ``trunk.``."""
-    lite = efficientnet.identify(state_dict, prefix) or efficientnet.identify(
-        state_dict, prefix + "trunk."
-    )
-    if lite is not None:
-        return lite
-    pattern = re.compile(rf"^{re.escape(prefix)}layer3\.(\d+)\.")
-    blocks = len({int(m.group(1)) for k in state_dict if (m := pattern.match(k))})
-    bottleneck = f"{prefix}{first_stage}.0.conv3.weight" in state_dict
-    stem = state_dict.get(f"{prefix}conv1.weight")
-    width = int(stem.shape[0]) if stem is not None else -1
-    for name, (block, counts, w) in ARCHITECTURES.items():
-        if (block is Bottleneck) == bottleneck and counts[2] == blocks and w == width:
-            return name
-    raise XMemError(f"unsupported {prefix.rstrip('.')} backbone in checkpoint")
+    arch = backbones.identify(state_dict, prefix, first_stage)
+    if arch is None:
+        raise XMemError(f"unsupported {prefix.rstrip('.')} backbone in checkpoint")
+    return arch
 
 
 def infer_config(state_dict: Mapping[str, Tensor], source: str = "checkpoint") -> ModelConfig:

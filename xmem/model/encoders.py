@@ -5,22 +5,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from xmem.model import efficientnet
-from xmem.model.efficientnet import LiteTrunk
+from xmem.model import backbones
 from xmem.model.modules import FeatureFusionBlock, HiddenReinforcer
-from xmem.model.resnet import resnet_stages, stage_channels, stem_width
-
-
-def level_channels(arch: str) -> tuple[int, int, int]:
-    """Output channels of a backbone at strides 4, 8, 16 (ResNet or EfficientNet-Lite)."""
-    if arch in efficientnet.LITE_VARIANTS:
-        return efficientnet.level_channels(arch)
-    return stage_channels(arch)
+from xmem.model.resnet import resnet_stages, stem_width
 
 
 def make_key_encoder(arch: str) -> nn.Module:
     """The key encoder's trunk: image B×3×H×W → (f16, f8, f4)."""
-    return LiteTrunk(arch) if arch in efficientnet.LITE_VARIANTS else KeyEncoder(arch)
+    return backbones.make_trunk(arch, 3) or KeyEncoder(arch)
 
 
 class KeyEncoder(nn.Module):
@@ -75,17 +67,17 @@ class ValueEncoder(nn.Module):
         self, image_dim: int, value_dim: int, hidden_dim: int, arch: str = "resnet18"
     ) -> None:
         super().__init__()
-        self.trunk: LiteTrunk | None = None
-        if arch in efficientnet.LITE_VARIANTS:
-            self.trunk = LiteTrunk(arch, in_channels=5)
-        else:
+        self.trunk = backbones.make_trunk(arch, 5)  # image, mask, other objects
+        if self.trunk is None:
             w = stem_width(arch)
             self.conv1 = nn.Conv2d(5, w, kernel_size=7, stride=2, padding=3, bias=False)
             self.bn1 = nn.BatchNorm2d(w)
             self.relu = nn.ReLU(inplace=True)
             self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
             self.layer1, self.layer2, self.layer3 = resnet_stages(arch)
-        self.fuser = FeatureFusionBlock(image_dim, level_channels(arch)[2], value_dim, value_dim)
+        self.fuser = FeatureFusionBlock(
+            image_dim, backbones.level_channels(arch)[2], value_dim, value_dim
+        )
         self.hidden_reinforce = HiddenReinforcer(value_dim, hidden_dim) if hidden_dim > 0 else None
 
     def forward(

@@ -11,8 +11,9 @@ from torch import Tensor, nn
 from xmem.errors import XMemError
 from xmem.memory.ops import readout, similarity, topk_softmax
 from xmem.model.aggregate import aggregate
+from xmem.model.backbones import level_channels
 from xmem.model.decoder import Decoder
-from xmem.model.encoders import KeyProjection, ValueEncoder, level_channels, make_key_encoder
+from xmem.model.encoders import KeyProjection, ValueEncoder, make_key_encoder
 
 
 @dataclass(frozen=True)
@@ -269,7 +270,7 @@ def backbone_parameters(network: XMem) -> list[nn.Parameter]:
     """The pretrained parameters of the encoder trunks: all but the value encoder's first
     convolution, where the masks come in."""
     value = network.value_encoder
-    mask_stem = (value.trunk or value).conv1
+    mask_stem = (value.trunk or value).get_submodule("conv1")
     skip = {id(p) for p in mask_stem.parameters()}
     return [p for t in backbone_trunks(network) for p in t.parameters() if id(p) not in skip]
 
@@ -281,7 +282,7 @@ def freeze_early_blocks(network: XMem, blocks: int) -> None:
     from xmem.model.efficientnet import LiteTrunk
 
     key, value = network.key_encoder, network.value_encoder.trunk
-    if not isinstance(key, LiteTrunk) or value is None:
+    if not isinstance(key, LiteTrunk) or not isinstance(value, LiteTrunk):
         raise XMemError("frozen blocks are for EfficientNet-Lite trunks")
     frozen: list[nn.Module] = [key.conv1, key.bn1, *key.blocks[:blocks], *value.blocks[:blocks]]
     for module in frozen:

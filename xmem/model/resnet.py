@@ -6,6 +6,9 @@ Only the stem and stages 1-3 are used by XMem. Bottlenecks put the stride on the
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
+
 from torch import Tensor, nn
 
 
@@ -72,6 +75,19 @@ ARCHITECTURES: dict[str, tuple[Block, tuple[int, int, int], int]] = {
     "resnet50": (Bottleneck, (3, 4, 6), 64),
     "resnet18-w32": (BasicBlock, (2, 2, 2), 32),
 }
+
+
+def identify(state_dict: Mapping[str, Tensor], prefix: str, first_stage: str) -> str | None:
+    """Name the ResNet under ``prefix`` by its block type, depth and width, or None."""
+    pattern = re.compile(rf"^{re.escape(prefix)}layer3\.(\d+)\.")
+    blocks = len({int(m.group(1)) for k in state_dict if (m := pattern.match(k))})
+    bottleneck = f"{prefix}{first_stage}.0.conv3.weight" in state_dict
+    stem = state_dict.get(f"{prefix}conv1.weight")
+    width = int(stem.shape[0]) if stem is not None else -1
+    for name, (block, counts, w) in ARCHITECTURES.items():
+        if (block is Bottleneck) == bottleneck and counts[2] == blocks and w == width:
+            return name
+    return None
 
 
 def stem_width(arch: str) -> int:
