@@ -50,7 +50,7 @@ from scene import box  # noqa: E402
 import xmem.gui.jobs as jobs  # noqa: E402
 import xmem.gui.project as project_module  # noqa: E402
 from xmem.cli.main import build_parser  # noqa: E402
-from xmem.cli.track import load_inference_network  # noqa: E402
+from xmem.cli.options import load_tracker  # noqa: E402
 from xmem.gui.jobs import Tracker  # noqa: E402
 from xmem.gui.project import FORMAT_VERSION  # noqa: E402
 from xmem.gui.workspace import Workspace  # noqa: E402
@@ -397,7 +397,7 @@ def test_screenshot_of_the_sample_clip(
     """The README's picture: the sample clip with the bundled model, two objects, 3 frames
     tracked. Written to $XMEM_GUI_SCREENSHOT when set (docs/gui.png)."""
     args = build_parser().parse_args(["gui", "--weights", "xmem-compact", "--device", "cpu"])
-    tracker = Tracker(load_inference_network(args, torch.device("cpu")))  # type: ignore[arg-type]
+    tracker = load_tracker(args, torch.device("cpu"))  # type: ignore[arg-type]
     workspace = Workspace(tracker)
     root = tmp_path / "sample.xmem"
     workspace.open(SAMPLE / "video.mp4", root)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 import torch
 from torch import Tensor
 
+from xmem.errors import ConfigError
 from xmem.inference.config import InferenceConfig
 from xmem.inference.image import pad_to_multiple, unpad
 from xmem.inference.object_manager import ObjectGroup, ObjectManager
@@ -51,7 +52,10 @@ class InferenceCore:
         speed: SpeedOptions | None = None,
     ) -> None:
         if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {sorted(PRECISIONS)}, got {precision!r}")
+            raise ConfigError(
+                f"precision must be one of {', '.join(sorted(PRECISIONS))}, got {precision!r}",
+                "precision",
+            )
         self.network = network
         self.config = config or InferenceConfig()
         self.precision = precision
