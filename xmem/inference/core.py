@@ -18,7 +18,7 @@ from xmem.inference.config import InferenceConfig
 from xmem.inference.image import pad_to_multiple, unpad
 from xmem.inference.object_manager import ObjectGroup, ObjectManager
 from xmem.inference.policy import FramePlan, plan_frame
-from xmem.inference.speed import SpeedOptions, tf32
+from xmem.inference.speed import SpeedOptions, prepared_with, tf32
 from xmem.inference.timing import StageTimer, stage
 from xmem.memory.manager import MemoryManager
 from xmem.model.aggregate import aggregate
@@ -39,8 +39,8 @@ class InferenceCore:
             soft aggregation and the output stay float32).
         timer: optional :class:`StageTimer` charged with the time of each stage.
         speed: the fast paths (:class:`~xmem.inference.speed.SpeedOptions`); the engine
-            applies ``tf32`` and ``object_chunk``, and ``compile`` tells it how the network
-            was prepared (:func:`~xmem.inference.speed.prepare_network`).
+            applies ``tf32`` and ``object_chunk``. How the network was prepared
+            (:func:`~xmem.inference.speed.prepare_network`) is read from the network.
     """
 
     def __init__(
@@ -63,9 +63,8 @@ class InferenceCore:
         self.speed = speed or SpeedOptions()
         self.device = network.device
         # CUDA graphs reuse their output buffers: whatever outlives a step must be copied
-        self._copy_network_outputs = (
-            self.speed.compile == "reduce-overhead" and self.device.type == "cuda"
-        )
+        compiled = prepared_with(network)[2]
+        self._copy_network_outputs = compiled == "reduce-overhead" and self.device.type == "cuda"
         self.clear()
 
     def clear(self) -> None:

@@ -91,6 +91,11 @@ _PREPARED = "_xmem_prepared_with"  # the network_key of a prepared network
 _UNPREPARED = (False, "off", "off")
 
 
+def prepared_with(network: XMem) -> tuple[bool, str, str]:
+    """What :func:`prepare_network` did to ``network``: (fold_bn, channels_last, compile)."""
+    return getattr(network, _PREPARED, _UNPREPARED)
+
+
 def prepare_network(network: XMem, options: SpeedOptions) -> XMem:
     """A copy of ``network`` for inference with the network-level fast paths of ``options``.
 
@@ -98,7 +103,7 @@ def prepare_network(network: XMem, options: SpeedOptions) -> XMem:
     network this function already prepared with the same options. A network prepared with
     other options raises ValueError (prepare the original network instead).
     """
-    done = getattr(network, _PREPARED, _UNPREPARED)
+    done = prepared_with(network)
     if done == options.network_key():
         return network
     if done != _UNPREPARED:
@@ -162,4 +167,11 @@ def tf32(enabled: bool, device: torch.device) -> Iterator[None]:
             setattr(owner, name, old)
 
 
-__all__ = ["CHANNELS_LAST", "COMPILE_MODES", "SpeedOptions", "prepare_network", "tf32"]
+__all__ = [
+    "CHANNELS_LAST",
+    "COMPILE_MODES",
+    "SpeedOptions",
+    "prepare_network",
+    "prepared_with",
+    "tf32",
+]

@@ -1,5 +1,8 @@
 """Whole-video tracking as a generator: frames in, one result per frame out, as computed.
 
+A :class:`Tracker` holds a network prepared once with its :class:`TrackOptions` and tracks
+any number of videos; :func:`track` is the shortcut for one video.
+
 Frames are processed at a reduced size (shorter side 480 by default, as the official
 evaluation): images resized bilinearly, given masks with nearest neighbour; probabilities are
 upsampled bilinearly to the frame's size before the argmax. Nothing is collected for the whole
