@@ -33,14 +33,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from gui_harness import serving  # noqa: E402
 
-import xmem.cli.track as track_cli  # noqa: E402
 from xmem.cli.main import build_parser, main  # noqa: E402
-from xmem.cli.track import (  # noqa: E402
-    inference_config,
-    load_inference_network,
-    select_device,
-    speed_options,
-)
+from xmem.cli.options import load_tracker, select_device  # noqa: E402
 from xmem.gui.jobs import Tracker  # noqa: E402
 from xmem.gui.workspace import Workspace  # noqa: E402
 from xmem.io.frames import open_frames  # noqa: E402
@@ -63,23 +57,24 @@ class FpsLog(logging.Handler):
 
 
 def cli_speed(video: Path, mask: Path, out: Path, options: list[str]) -> tuple[float, float]:
-    """frames/s and CPU s/frame of `xmem track`, from its call of xmem.track to its last line."""
+    """frames/s and CPU s/frame of `xmem track`, from its call of Tracker.track to its last
+    line."""
     handler = FpsLog()
     started: list[float] = []
-    real = track_cli.track
+    real = Tracker.track
 
     def timed(*args: object, **kwargs: object) -> object:
         started.append(time.process_time())
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    track_cli.track = timed  # type: ignore[assignment]
+    Tracker.track = timed  # type: ignore[assignment,method-assign]
     logging.getLogger("xmem").addHandler(handler)
     logging.getLogger("xmem").setLevel(logging.INFO)
     try:
         code = main(["track", str(video), "--masks", str(mask), "--out", str(out), *options])
     finally:
         logging.getLogger("xmem").removeHandler(handler)
-        track_cli.track = real
+        Tracker.track = real  # type: ignore[method-assign]
     if code:
         raise SystemExit("xmem track failed")
     assert handler.fps is not None and handler.cpu_end is not None
@@ -132,13 +127,7 @@ def run() -> None:
     logging.basicConfig(level=logging.WARNING)
     gui_args = build_parser().parse_args(["gui", *args.options])
     device = select_device(gui_args.device)
-    tracker = Tracker(
-        load_inference_network(gui_args, device),
-        inference_config(gui_args),
-        size=gui_args.size,
-        precision=gui_args.precision,
-        speed=speed_options(gui_args),
-    )
+    tracker = load_tracker(gui_args, device)
     results: dict[str, list[tuple[float, float]]] = {"xmem track": [], "xmem gui (API)": []}
     if args.browser:
         results["xmem gui (browser)"] = []

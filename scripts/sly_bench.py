@@ -21,7 +21,6 @@ import sys
 import tempfile
 import threading
 import time
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -64,7 +63,7 @@ def main() -> None:
     mask = np.zeros((h, w), bool)
     mask[h // 3 - 4 : h // 3 + side + 4, 0 : side + 4] = True  # the emulator's moving square
     network = random_network(args.model)
-    engine = partial(xmem.track, network, size=args.size)
+    engine = xmem.Tracker(network, xmem.TrackOptions(size=args.size)).track
     result: dict[str, object] = {"machine": machine_facts(torch.device("cpu")), "args": vars(args)}
 
     if not args.skip_bare:

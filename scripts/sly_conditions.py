@@ -25,7 +25,6 @@ import logging
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +121,7 @@ def keyframe_gain(emu: Any, app: Any, client: Any, names: list[str], weights: st
 
     network = from_pretrained(weights, device="cpu")
     size = int(getattr(network, "default_size", 480))
-    app.engine = partial(xmem.track, network, size=size)
+    app.engine = xmem.Tracker(network, xmem.TrackOptions(size=size)).track
     torch.set_num_threads(2)
     rows = []
     for n, name in enumerate(names):

@@ -17,7 +17,7 @@ from PIL import Image
 from scene import encode_video, frame, ids
 
 from xmem.cli.main import build_parser, main
-from xmem.cli.track import inference_config, load_inference_network, speed_options
+from xmem.cli.options import load_tracker
 from xmem.gui.jobs import Tracker
 from xmem.gui.workspace import Workspace
 from xmem.io.masks import write_mask
@@ -53,14 +53,9 @@ def gui_args(weights: Path, *extra: str) -> object:
 
 def make_tracker(weights: Path) -> Tracker:
     """The network and options exactly as `xmem gui --weights W --size 64` builds them."""
-    args = gui_args(weights)
-    return Tracker(
-        load_inference_network(args, torch.device("cpu")),  # type: ignore[arg-type]
-        inference_config(args),  # type: ignore[arg-type]
-        size=SIZE,
-        precision="fp32",
-        speed=speed_options(args),  # type: ignore[arg-type]
-    )
+    tracker = load_tracker(gui_args(weights), torch.device("cpu"))  # type: ignore[arg-type]
+    assert tracker.options.size == SIZE and tracker.options.precision == "fp32"
+    return tracker
 
 
 def cli_track(inputs: Inputs, masks: Path, out: Path, *extra: str) -> list[np.ndarray]:

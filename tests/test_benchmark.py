@@ -25,8 +25,10 @@ from xmem.data.synthetic import (
     write_synthetic_video,
 )
 from xmem.inference.config import InferenceConfig
+from xmem.inference.options import TrackOptions
 from xmem.inference.speed import SpeedOptions
 from xmem.inference.timing import STAGES
+from xmem.inference.tracker import Tracker
 from xmem.model.network import random_network
 from xmem.runtime.machine import current_rss_mb
 
@@ -103,13 +105,11 @@ def test_write_synthetic_video(tmp_path: Path) -> None:
 def result(tmp_path_factory: pytest.TempPathFactory) -> BenchmarkResult:
     workdir = tmp_path_factory.mktemp("bench")
     out = run_benchmark(
-        tiny_network(),
+        Tracker(tiny_network(), TrackOptions(InferenceConfig(mem_every=3), size=-1)),
         frames=N,
         height=H,
         width=W,
         objects=OBJECTS,
-        size=-1,
-        config=InferenceConfig(mem_every=3),
         warmup=2,
         model="tiny",
         progress=False,

@@ -87,7 +87,7 @@ def test_no_sensory_model_tracks() -> None:
     mask[8:20, 8:20] = 1
     core.step(torch.randn(3, 32, 32), mask)
     prob = core.step(torch.randn(3, 32, 32))
-    assert prob.shape == (2, 32, 32) and core.memory.hidden is None
+    assert prob.shape == (2, 32, 32) and core.memory.sensory is None
 
 
 @pytest.mark.parametrize(

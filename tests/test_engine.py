@@ -44,7 +44,7 @@ def test_frames_before_the_first_mask_are_background(tiny_net: XMem) -> None:
     core = InferenceCore(tiny_net)
     prob = core.step(video_frame(0))
     assert prob.shape == (1, 48, 64) and (prob == 1).all()
-    assert core.curr_ti == -1
+    assert core.frame_index == -1
 
 
 def test_objects_added_late_form_a_new_group(tiny_net: XMem) -> None:
@@ -58,7 +58,7 @@ def test_objects_added_late_form_a_new_group(tiny_net: XMem) -> None:
     assert core.object_ids == [3, 9]
     assert [g.objects for g in core.objects.groups] == [[3], [9]]
     assert (prob.argmax(0)[35:45, 40:60] == 2).all()
-    assert core.memory.hidden is not None and core.memory.hidden.shape[1] == 2
+    assert core.memory.sensory is not None and core.memory.sensory.shape[1] == 2
     prob = core.step(video_frame(5))
     assert prob.shape[0] == 3
     assert set(core.memory.work_mem.buckets) == {0, 1}
@@ -76,7 +76,7 @@ def test_delete_objects(tiny_net: XMem) -> None:
     core.delete_objects([2])
     assert core.object_ids == [1, 5]
     assert core.memory.work_mem.buckets[0].value.shape[0] == 1
-    assert core.memory.hidden.shape[1] == 2
+    assert core.memory.sensory.shape[1] == 2
     assert core.step(video_frame(3)).shape[0] == 3
     core.delete_objects([5])
     assert set(core.memory.work_mem.buckets) == {0}

@@ -29,7 +29,6 @@ from gui_harness import (  # noqa: E402
 )
 from scene import H, W, ids  # noqa: E402
 
-import xmem.gui.jobs as jobs  # noqa: E402
 import xmem.gui.project as project_module  # noqa: E402
 from xmem.cli import gui as gui_cli  # noqa: E402
 from xmem.cli.main import main  # noqa: E402
@@ -184,14 +183,14 @@ def test_stop_ends_within_one_frame_and_keeps_what_was_computed(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = jobs.track
+    real = Tracker.track
 
     def slow(*args: object, **kwargs: object) -> Iterator[object]:
         for result in real(*args, **kwargs):  # type: ignore[arg-type]
             time.sleep(0.15)
             yield result
 
-    monkeypatch.setattr(jobs, "track", slow)
+    monkeypatch.setattr(Tracker, "track", slow)
     root = tmp_path / "p"
     open_clip(client, inputs, root)
     put_mask(client, 0, ids(0, 1))

@@ -47,10 +47,9 @@ from gui_harness import (  # noqa: E402
 )
 from scene import box  # noqa: E402
 
-import xmem.gui.jobs as jobs  # noqa: E402
 import xmem.gui.project as project_module  # noqa: E402
 from xmem.cli.main import build_parser  # noqa: E402
-from xmem.cli.track import load_inference_network  # noqa: E402
+from xmem.cli.options import load_tracker  # noqa: E402
 from xmem.gui.jobs import Tracker  # noqa: E402
 from xmem.gui.project import FORMAT_VERSION  # noqa: E402
 from xmem.gui.workspace import Workspace  # noqa: E402
@@ -356,14 +355,14 @@ def test_bad_input_is_shown_on_the_page(page: object, gui: Gui, tmp_path: Path) 
 def test_stop_ends_within_one_frame(
     page: object, gui: Gui, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = jobs.track
+    real = Tracker.track
 
     def slow(*args: object, **kwargs: object) -> Iterator[object]:
         for result in real(*args, **kwargs):  # type: ignore[arg-type]
             time.sleep(1.0)  # slow enough that Stop lands mid-run on a loaded machine
             yield result
 
-    monkeypatch.setattr(jobs, "track", slow)
+    monkeypatch.setattr(Tracker, "track", slow)
     root = tmp_path / "stop"
     page.fill("#open-source", str(gui.inputs.video))  # type: ignore[attr-defined]
     page.fill("#open-project", str(root))  # type: ignore[attr-defined]
@@ -397,7 +396,7 @@ def test_screenshot_of_the_sample_clip(
     """The README's picture: the sample clip with the bundled model, two objects, 3 frames
     tracked. Written to $XMEM_GUI_SCREENSHOT when set (docs/gui.png)."""
     args = build_parser().parse_args(["gui", "--weights", "xmem-compact", "--device", "cpu"])
-    tracker = Tracker(load_inference_network(args, torch.device("cpu")))  # type: ignore[arg-type]
+    tracker = load_tracker(args, torch.device("cpu"))  # type: ignore[arg-type]
     workspace = Workspace(tracker)
     root = tmp_path / "sample.xmem"
     workspace.open(SAMPLE / "video.mp4", root)

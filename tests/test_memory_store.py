@@ -73,7 +73,7 @@ def manager(**kw) -> MemoryManager:
     options = dict(
         top_k=5,
         enable_long_term=True,
-        count_long_term_usage=True,
+        enable_long_term_count_usage=True,
         min_mid_term_frames=2,
         max_mid_term_frames=4,
         num_prototypes=3,

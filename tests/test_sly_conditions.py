@@ -9,7 +9,6 @@ them fast with short pauses and emulator delays.
 from __future__ import annotations
 
 import time
-from functools import partial
 from typing import Any
 
 import numpy as np
@@ -321,7 +320,7 @@ def test_real_frames_through_the_app_score_iou_against_ground_truth(
     seq = BLACKSWAN
     assert seq is not None
     network = from_pretrained("xmem-compact", device="cpu")
-    app.engine = partial(xmem.track, network, size=240)
+    app.engine = xmem.Tracker(network, xmem.TrackOptions(size=240)).track
     emulator.add_video(700, 9, seq.width, seq.height, frame_fn=lambda v, i: seq.frame(i))
     emulator.add_figure(7000, 700, 70, 0, "bitmap", bitmap_json(seq.mask(0)))
     emulator.add_figure(7001, 700, 70, 5, "bitmap", bitmap_json(seq.mask(5)))

@@ -24,7 +24,6 @@ from supervisely.geometry.bitmap import Bitmap  # noqa: E402
 from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
 
 import xmem  # noqa: E402
-from xmem.model.fuse import fold_batchnorm  # noqa: E402
 from xmem.model.network import XMem  # noqa: E402
 
 H, W, FRAMES, VIDEO = 64, 96, 10, 7
@@ -137,8 +136,8 @@ def test_served_app_tracks_exactly_like_the_engine(
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the server (OMP_NUM_THREADS=1): the same arithmetic
     try:
-        network = fold_batchnorm(recipe_net)  # as the server by default
-        results = list(xmem.track(network, frames, {0: given}, size=-1))
+        # prepared (batch norm folded, channels-last) as the server does by default
+        results = list(xmem.track(recipe_net, frames, {0: given}, xmem.TrackOptions(size=-1)))
     finally:
         torch.set_num_threads(threads)
     expected = {r.index: r.mask == 1 for r in results}

@@ -24,6 +24,7 @@ from xmem.bench.measure import run_benchmark
 from xmem.cli.main import build_parser
 from xmem.errors import XMemError
 from xmem.inference.speed import SpeedOptions, prepare_network, tf32
+from xmem.inference.tracker import Tracker
 from xmem.io.prefetch import prefetch
 from xmem.io.writer import BackgroundWriter
 from xmem.model.network import XMem, object_chunks
@@ -127,7 +128,8 @@ def test_tf32_on_a_torch_without_fp32_precision(monkeypatch: pytest.MonkeyPatch)
 
 
 def run_track(net: XMem, speed: SpeedOptions, frames: object) -> list[np.ndarray]:
-    results = xmem.track(net, frames, {0: ids(0)}, size=-1, speed=speed)  # type: ignore[arg-type]
+    options = xmem.TrackOptions(size=-1, speed=speed)
+    results = xmem.track(net, frames, {0: ids(0)}, options)  # type: ignore[arg-type]
     return [r.mask for r in results]
 
 
@@ -145,7 +147,7 @@ def test_every_speed_option_gives_the_reference_masks(
         "chunk-1": replace(SpeedOptions(), object_chunk=1),
     }
     for name, speed in paths.items():
-        masks = run_track(prepare_network(tiny_net, speed), speed, frames)
+        masks = run_track(tiny_net, speed, frames)  # the tracker prepares the network
         assert len(masks) == len(reference)
         agreement = np.mean([(a == b).mean() for a, b in zip(masks, reference, strict=True)])
         assert agreement >= 0.999, f"{name}: {agreement:.5f}"
@@ -172,7 +174,7 @@ def test_a_reader_reusing_its_buffer_is_safe(tiny_net: XMem, overlap: bool) -> N
 def test_a_bad_frame_read_ahead_is_reported_at_its_turn(tiny_net: XMem) -> None:
     frames = [frame(t) for t in range(6)]
     frames[4] = frames[4].astype(np.float32)  # type: ignore[call-overload]
-    results = xmem.track(tiny_net, frames, {0: ids(0)}, size=-1, speed=SpeedOptions())
+    results = xmem.track(tiny_net, frames, {0: ids(0)}, xmem.TrackOptions(size=-1))
     got = []
     with pytest.raises(ValueError, match="frame 4 must be an RGB uint8"):
         for r in results:
@@ -248,7 +250,7 @@ def test_compiled_network_gives_the_reference_masks(tiny_net: XMem) -> None:
     frames = [frame(t) for t in range(6)]
     reference = run_track(tiny_net, EAGER, frames)
     speed = replace(SpeedOptions(), compile="default")
-    masks = run_track(prepare_network(tiny_net, speed), speed, frames)
+    masks = run_track(tiny_net, speed, frames)
     agreement = np.mean([(a == b).mean() for a, b in zip(masks, reference, strict=True)])
     assert agreement >= 0.999
 
@@ -257,7 +259,7 @@ def test_compiled_network_gives_the_reference_masks(tiny_net: XMem) -> None:
 
 
 def test_speed_options_of_the_commands() -> None:
-    from xmem.cli.track import speed_options
+    from xmem.cli.options import speed_options
 
     parser = build_parser()
     base = ["in.mp4", "-m", "m.png", "-o", "out"]
@@ -299,12 +301,11 @@ def test_speed_options_of_the_commands() -> None:
 
 
 def test_side_by_side_benchmark(tiny_net: XMem) -> None:
-    common = dict(frames=6, height=64, width=96, objects=2, size=-1, warmup=1, progress=False)
-    baseline = run_benchmark(tiny_net, speed=EAGER, keep_masks=True, **common)  # type: ignore[arg-type]
-    speed = SpeedOptions()
+    common = dict(frames=6, height=64, width=96, objects=2, warmup=1, progress=False)
+    eager = Tracker(tiny_net, xmem.TrackOptions(size=-1, speed=EAGER))
+    baseline = run_benchmark(eager, keep_masks=True, **common)  # type: ignore[arg-type]
     fast = run_benchmark(
-        prepare_network(tiny_net, speed),
-        speed=speed,
+        Tracker(tiny_net, xmem.TrackOptions(size=-1)),
         keep_masks=True,
         stage_times=False,
         **common,  # type: ignore[arg-type]
@@ -340,6 +341,6 @@ def test_cuda_track_with_pinned_read_back_matches_the_cpu(tiny_net: XMem) -> Non
     frames = [frame(t) for t in range(12)]
     reference = run_track(copy.deepcopy(tiny_net).cpu(), EAGER, frames)
     speed = SpeedOptions()
-    masks = run_track(prepare_network(copy.deepcopy(tiny_net).to("cuda"), speed), speed, frames)
+    masks = run_track(copy.deepcopy(tiny_net).to("cuda"), speed, frames)
     agreement = np.mean([(a == b).mean() for a, b in zip(masks, reference, strict=True)])
     assert agreement >= 0.995

@@ -13,8 +13,9 @@ from PIL import Image
 from scene import H, N, W, encode_video, frame, ids
 
 import xmem
-from xmem.inference.speed import SpeedOptions
-from xmem.inference.tracker import DECODE_AHEAD, FrameResult
+from xmem.inference.options import TrackOptions
+from xmem.inference.speed import SpeedOptions, prepare_network
+from xmem.inference.tracker import DECODE_AHEAD, FrameResult, Tracker
 from xmem.io.source import FrameSource
 from xmem.model.network import XMem
 
@@ -22,10 +23,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 FRAMES = [frame(t) for t in range(N)]
+ORIGINAL = TrackOptions(size=-1)  # the frames' own resolution
 
 
 def run(network: XMem, frames: object, annotations: dict, **kwargs: object) -> list[FrameResult]:
-    return list(xmem.track(network, frames, annotations, size=-1, **kwargs))  # type: ignore[arg-type]
+    return list(xmem.track(network, frames, annotations, ORIGINAL, **kwargs))  # type: ignore[arg-type]
 
 
 def masks(results: list[FrameResult]) -> np.ndarray:
@@ -111,7 +113,7 @@ class CountingSource(FrameSource):
 def test_generator_is_lazy(tiny_net: XMem, overlap: bool) -> None:
     pairs = CountingPairs(FRAMES * 3)
     speed = SpeedOptions(overlap_io=overlap)
-    results = xmem.track(tiny_net, pairs, {0: ids(0)}, size=-1, speed=speed)
+    results = xmem.track(tiny_net, pairs, {0: ids(0)}, TrackOptions(size=-1, speed=speed))
     assert pairs.pulled == 0  # nothing happens before the first next()
     first, second = next(results), next(results)
     assert (first.index, second.index) == (0, 1)
@@ -126,7 +128,7 @@ def test_generator_is_lazy(tiny_net: XMem, overlap: bool) -> None:
 
 def test_frame_source_is_read_lazily(tiny_net: XMem) -> None:
     source = CountingSource(FRAMES)
-    results = xmem.track(tiny_net, source, {N - 1: ids(N - 1)}, size=-1, reverse=True)
+    results = xmem.track(tiny_net, source, {N - 1: ids(N - 1)}, ORIGINAL, reverse=True)
     assert source.decoded == 0
     assert [next(results).index for _ in range(2)] == [N - 1, N - 2]
     assert source.decoded <= 2 + 1 + DECODE_AHEAD + 1  # look-ahead and decoding queue
@@ -229,7 +231,7 @@ def test_new_object_on_a_later_frame(tiny_net: XMem) -> None:
 
 
 def test_downsampled_processing_returns_full_resolution(tiny_net: XMem) -> None:
-    results = list(xmem.track(tiny_net, FRAMES, {0: ids(0)}, size=32))
+    results = list(xmem.track(tiny_net, FRAMES, {0: ids(0)}, TrackOptions(size=32)))
     assert [r.index for r in results] == list(range(N))
     for r in results:
         assert r.mask.shape == (H, W)
@@ -250,13 +252,15 @@ def test_annotation_of_another_size_is_rejected(tiny_net: XMem) -> None:
 @pytest.mark.parametrize("size", [0, -2])
 def test_invalid_size_is_rejected(tiny_net: XMem, size: int) -> None:
     with pytest.raises(ValueError, match="size"):
-        list(xmem.track(tiny_net, FRAMES[:2], {0: ids(0)}, size=size))
+        list(xmem.track(tiny_net, FRAMES[:2], {0: ids(0)}, TrackOptions(size=size)))
 
 
 def test_tiny_object_lost_by_downsampling_is_still_listed(tiny_net: XMem) -> None:
     tiny = ids(0)
     tiny[1, 1] = 2  # one pixel that nearest-neighbour downsampling by 2 skips
-    results = list(xmem.track(tiny_net, FRAMES[:4], {0: tiny}, size=32, return_prob=True))
+    results = list(
+        xmem.track(tiny_net, FRAMES[:4], {0: tiny}, TrackOptions(size=32), return_prob=True)
+    )
     for r in results:
         assert r.object_ids == (1, 2)
         assert r.prob is not None and r.prob.shape == (3, H, W)
@@ -266,7 +270,9 @@ def test_tiny_object_lost_by_downsampling_is_still_listed(tiny_net: XMem) -> Non
 
 
 def test_return_prob(tiny_net: XMem) -> None:
-    results = list(xmem.track(tiny_net, FRAMES[:6], {2: ids(2, 1, 2)}, size=48, return_prob=True))
+    results = list(
+        xmem.track(tiny_net, FRAMES[:6], {2: ids(2, 1, 2)}, TrackOptions(size=48), return_prob=True)
+    )
     for r in results[:2]:  # nothing tracked yet: background only
         assert r.prob is not None and r.prob.shape == (1, H, W)
         torch.testing.assert_close(r.prob, torch.ones(1, H, W))
@@ -315,3 +321,43 @@ def test_object_masks_keep_an_object_covered_by_another(tiny_net: XMem) -> None:
 def test_object_masks_are_checked(ids_: tuple[int, ...], shape: tuple[int, ...]) -> None:
     with pytest.raises(ValueError):
         xmem.ObjectMasks(ids_, np.zeros(shape, bool))
+
+
+# -- Tracker and TrackOptions --------------------------------------------------------------
+
+
+def test_a_tracker_tracks_several_videos_like_track(
+    tiny_net: XMem, forward: list[FrameResult]
+) -> None:
+    tracker = Tracker(tiny_net, ORIGINAL)
+    assert tracker.network is not tiny_net  # prepared: a copy (batch norm folded)
+    for _ in range(2):
+        results = list(tracker.track(FRAMES, {0: ids(0)}))
+        np.testing.assert_array_equal(masks(results), masks(forward))
+
+
+def test_a_network_prepared_with_the_same_speed_options_is_used_as_is(tiny_net: XMem) -> None:
+    speed = SpeedOptions()
+    prepared = prepare_network(tiny_net, speed)
+    assert Tracker(prepared, TrackOptions(speed=speed)).network is prepared
+    with pytest.raises(ValueError, match="already prepared"):
+        Tracker(prepared, TrackOptions(speed=SpeedOptions(channels_last="all")))
+
+
+def test_the_keyword_options_of_earlier_versions_still_work(
+    tiny_net: XMem, forward: list[FrameResult]
+) -> None:
+    with pytest.warns(DeprecationWarning, match="TrackOptions"):
+        results = list(xmem.track(tiny_net, FRAMES, {0: ids(0)}, size=-1, precision="fp32"))
+    np.testing.assert_array_equal(masks(results), masks(forward))
+    with pytest.raises(TypeError, match="unexpected"):
+        xmem.track(tiny_net, FRAMES, {0: ids(0)}, sise=-1)
+
+
+@pytest.mark.parametrize(
+    ("options", "field"), [({"size": 0}, "size"), ({"precision": "fp8"}, "precision")]
+)
+def test_track_options_name_the_invalid_field(options: dict, field: str) -> None:
+    with pytest.raises(xmem.ConfigError, match=f"^{field} ") as caught:
+        TrackOptions(**options)
+    assert caught.value.fields == (field,)

@@ -502,7 +502,7 @@ def test_table_weights_carry_their_processing_size(bundle: Path, cache: Path) ->
 def test_track_uses_the_network_size_unless_given(bundle: Path) -> None:
     import numpy as np
 
-    from xmem import track
+    from xmem import TrackOptions, track
 
     net = w.from_pretrained("xmem-compact")
     frames = [np.random.default_rng(i).integers(0, 255, (96, 128, 3), np.uint8) for i in range(3)]
@@ -510,7 +510,8 @@ def test_track_uses_the_network_size_unless_given(bundle: Path) -> None:
     first[30:60, 40:90] = 1
 
     def probs(**kwargs: object) -> list[np.ndarray]:
-        results = track(net, frames, {0: first}, return_prob=True, **kwargs)  # type: ignore[arg-type]
+        options = TrackOptions(**kwargs)  # type: ignore[arg-type]
+        results = track(net, frames, {0: first}, options, return_prob=True)
         return [r.prob.numpy() for r in results if r.prob is not None]
 
     net.default_size = 32

@@ -7,16 +7,21 @@ Five lines to track objects through a video::
     for result in xmem.track(model, "video.mp4", {0: first_frame_ids}):
         ...  # result.index, result.mask (H×W object ids), result.object_ids
 
-For speed, prepare the network once (batch norm folded, channels-last, optionally compiled)
-and pass the same options: ``xmem.track(xmem.prepare_network(model, opts), ..., speed=opts)``
-with ``opts = xmem.SpeedOptions()``.
+Options (inference config, size, precision, fast paths) travel as one value,
+:class:`TrackOptions`. To track several videos, make a :class:`Tracker` once: it prepares the
+network with the options' fast paths (batch norm folded, channels-last, optionally compiled)::
+
+    tracker = xmem.Tracker(model, xmem.TrackOptions(precision="bf16"))
+    for result in tracker.track("video.mp4", {0: first_frame_ids}):
+        ...
 """
 
-from xmem.errors import XMemError
+from xmem.errors import ConfigError, XMemError
 from xmem.inference.config import InferenceConfig
 from xmem.inference.core import InferenceCore
+from xmem.inference.options import TrackOptions
 from xmem.inference.speed import SpeedOptions, prepare_network
-from xmem.inference.tracker import FrameResult, ObjectMasks, track
+from xmem.inference.tracker import FrameResult, ObjectMasks, Tracker, track
 from xmem.model.checkpoint import load_network
 from xmem.model.network import ModelConfig, XMem
 from xmem.model.weights import from_pretrained
@@ -24,12 +29,15 @@ from xmem.model.weights import from_pretrained
 __version__ = "0.1.0"
 
 __all__ = [
+    "ConfigError",
     "FrameResult",
     "InferenceConfig",
     "InferenceCore",
     "ModelConfig",
     "ObjectMasks",
     "SpeedOptions",
+    "TrackOptions",
+    "Tracker",
     "XMem",
     "XMemError",
     "from_pretrained",

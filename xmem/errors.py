@@ -10,3 +10,16 @@ from __future__ import annotations
 
 class XMemError(Exception):
     """A problem with the user's input or environment, explained in one line."""
+
+
+class ConfigError(XMemError, ValueError):
+    """An invalid option value, explained with the names of the config fields involved.
+
+    ``fields`` lists those names as they appear in the message, so that a front end can name
+    its own options instead (the command line turns ``top_k`` into ``--top-k``).
+    """
+
+    def __init__(self, message: str, *fields: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = fields

@@ -38,7 +38,7 @@ def bitmap_json(mask: np.ndarray) -> dict[str, Any]:
     return {"bitmap": Bitmap(mask).to_json()["bitmap"]}
 
 
-# -- fake engines: same signature as functools.partial(xmem.track, network, ...) -------------
+# -- fake engines: same signature as xmem.Tracker(network, options).track ------------------
 
 
 class Fake:

@@ -12,7 +12,6 @@ from xmem.bench.format import format_comparison, format_summary
 from xmem.bench.measure import run_benchmark
 from xmem.bench.records import MAIN_STAGES, OTHER, BenchmarkResult, FrameRecord, write_json
 from xmem.bench.stats import summarise
-from xmem.model.network import random_network  # the networks it measures by default
 
 __all__ = [
     "MAIN_STAGES",
@@ -23,7 +22,6 @@ __all__ = [
     "format_comparison",
     "format_summary",
     "mask_agreement",
-    "random_network",
     "run_benchmark",
     "summarise",
     "write_json",

@@ -29,16 +29,13 @@ from tqdm.std import tqdm
 from xmem.bench.records import OTHER, BenchmarkResult, FrameRecord, round_or_none
 from xmem.bench.stats import summarise
 from xmem.data.synthetic import MAX_OBJECTS, synthetic_first_mask, write_synthetic_video
-from xmem.errors import XMemError
-from xmem.inference.config import InferenceConfig
+from xmem.errors import ConfigError, XMemError
 from xmem.inference.image import processing_size
-from xmem.inference.speed import SpeedOptions
 from xmem.inference.timing import StageTimer, stage
-from xmem.inference.tracker import resolve_size, track
+from xmem.inference.tracker import Tracker
 from xmem.io.masks import default_palette, encode_mask
 from xmem.io.video import VideoSource
 from xmem.io.writer import BackgroundWriter
-from xmem.model.network import XMem
 from xmem.runtime.machine import current_rss_mb, machine_facts
 
 logger = logging.getLogger(__name__)
@@ -95,40 +92,33 @@ def _frame_records(
 
 
 def run_benchmark(
-    network: XMem,
+    tracker: Tracker,
     *,
     frames: int,
     height: int,
     width: int,
     objects: int,
-    size: int | None = None,
-    config: InferenceConfig | None = None,
-    precision: str = "fp32",
     warmup: int = 5,
     seed: int = 0,
     model: str | None = None,
     progress: bool = True,
     workdir: str | Path | None = None,
-    speed: SpeedOptions | None = None,
     stage_times: bool = True,
     keep_masks: bool = False,
 ) -> BenchmarkResult:
     """Track ``objects`` objects through a synthetic video of ``frames`` frames, measuring.
 
     Args:
-        network: the network (eval mode) on the device to measure.
+        tracker: the network (prepared, on the device to measure) and the options of the run
+            (size, inference config, precision, fast paths; with ``overlap_io`` the PNGs are
+            also encoded by writer threads, as ``xmem track`` does).
         frames, height, width, objects: the synthetic video (height and width even, ≥ 16;
             1..255 objects, all given on the first frame).
-        size: processing size of the shorter side, as :func:`xmem.track`; -1: original;
-            None: the network's ``default_size``.
-        config, precision: inference options, as :func:`xmem.track`.
         warmup: frames left out of the steady-state figures (fps, ms per stage).
         seed: of the synthetic video.
         model: a name for the network, recorded in the configuration.
         progress: progress bars (when the output is a terminal).
         workdir: folder for the temporary video (default: the system's temporary folder).
-        speed: the fast paths the network was prepared with, as :func:`xmem.track`; with
-            ``overlap_io`` the PNGs are also encoded by writer threads, as ``xmem track`` does.
         stage_times: time every stage. On CUDA this synchronises the device at each stage
             boundary, which stops work from overlapping: turn it off to measure throughput.
         keep_masks: keep every output mask (PNG bytes) in the result, to compare runs.
@@ -137,16 +127,22 @@ def run_benchmark(
         A :class:`BenchmarkResult`.
     """
     if frames < 1:
-        raise ValueError(f"frames must be at least 1, got {frames}")
+        raise ConfigError(f"frames must be at least 1, got {frames}", "frames")
     if not 1 <= objects <= MAX_OBJECTS:
-        raise ValueError(f"objects must be in 1..{MAX_OBJECTS}, got {objects}")
-    if height < 16 or width < 16 or height % 2 or width % 2:
-        raise ValueError(f"height and width must be even and at least 16, got {width}×{height}")
-    size = resolve_size(network, size)
+        raise ConfigError(f"objects must be in 1..{MAX_OBJECTS}, got {objects}", "objects")
+    for name, value in (("height", height), ("width", width)):
+        if value < 16 or value % 2:
+            raise ConfigError(
+                f"{name} must be even (H.264 with 4:2:0 chroma) and at least 16, got {value}", name
+            )
     if warmup < 0:
-        raise ValueError(f"warmup must be at least 0, got {warmup}")
-    config = config or InferenceConfig()
-    device = next(network.parameters()).device
+        raise ConfigError(f"warmup must be at least 0, got {warmup}", "warmup")
+    network, size, device = tracker.network, tracker.size, tracker.device
+    config, precision, speed = (
+        tracker.options.config,
+        tracker.options.precision,
+        tracker.options.speed,
+    )
     processed = processing_size(height, width, size)
     configuration = {
         "model": model,
@@ -160,7 +156,7 @@ def run_benchmark(
         "size": size,
         "processing_size": list(processed),
         "precision": precision,
-        "speed": dataclasses.asdict(speed or SpeedOptions()),
+        "speed": dataclasses.asdict(speed),
         "stage_times": stage_times,
         "warmup": warmup,
         "device": str(device),
@@ -192,18 +188,8 @@ def run_benchmark(
                 torch.cuda.reset_peak_memory_stats(device)
             rss_before = current_rss_mb()
             timer = StageTimer(device) if stage_times else None
-            speed = speed or SpeedOptions()
             masks: list[bytes] | None = [] if keep_masks else None
-            results = track(
-                network,
-                source,
-                {0: first_mask},
-                config=config,
-                size=size,
-                precision=precision,
-                timer=timer,
-                speed=speed,
-            )
+            results = tracker.track(source, {0: first_mask}, timer=timer)
             with (
                 tqdm(
                     total=frames,

@@ -6,15 +6,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from xmem.cli.track import (
-    add_inference_options,
-    inference_config,
-    select_device,
-    speed_options,
-)
-from xmem.data.synthetic import MAX_OBJECTS
+from xmem.cli.options import add_inference_options, option_errors, select_device, track_options
 from xmem.errors import XMemError
-from xmem.inference.speed import SpeedOptions, prepare_network
+from xmem.inference.options import TrackOptions
+from xmem.inference.speed import SpeedOptions
+from xmem.inference.tracker import Tracker
 from xmem.model.network import MODELS
 
 logger = logging.getLogger(__name__)
@@ -88,18 +84,8 @@ def _check_output(path: Path | None, option: str, suffix: str) -> None:
 
 
 def check_args(args: argparse.Namespace) -> None:
-    """Every option checked, with one clear line, before any work."""
-    if args.frames < 1:
-        raise XMemError(f"--frames must be at least 1, got {args.frames}")
-    if not 1 <= args.objects <= MAX_OBJECTS:
-        raise XMemError(f"--objects must be between 1 and {MAX_OBJECTS}, got {args.objects}")
-    for option, value in (("--height", args.height), ("--width", args.width)):
-        if value < 16:
-            raise XMemError(f"{option} must be at least 16, got {value}")
-        if value % 2:
-            raise XMemError(f"{option} must be even (H.264 with 4:2:0 chroma), got {value}")
-    if args.warmup < 0:
-        raise XMemError(f"--warmup must be at least 0, got {args.warmup}")
+    """The options of this command checked before any work (the video's sizes are checked by
+    the benchmark itself, in the names of its arguments: see :func:`run`)."""
     if args.model is not None and args.weights is not None:
         raise XMemError("give --model (random weights) or --weights, not both")
     if args.model is not None and args.model not in MODELS:
@@ -115,41 +101,39 @@ def check_args(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from xmem import bench as benchmark
+    from xmem.model.network import random_network
     from xmem.model.weights import from_pretrained
 
     check_args(args)
-    config = inference_config(args)
+    options = track_options(args)
     device = select_device(args.device)
     if args.weights is not None:
         network = from_pretrained(args.weights, device=device)
         model = f"weights {args.weights}"
     else:
         name = args.model or DEFAULT_MODEL
-        network = benchmark.random_network(name, seed=args.seed, device=device)
+        network = random_network(name, seed=args.seed, device=device)
         model = f"{name} (random weights)"
-    speed = speed_options(args)
-    runs = [("", speed, args.precision)]
+    runs = [("", options)]
     if args.compare:
-        runs.insert(0, ("baseline: ", SpeedOptions.eager(), "fp32"))
+        baseline = TrackOptions(options.config, options.size, "fp32", SpeedOptions.eager())
+        runs.insert(0, ("baseline: ", baseline))
     results = []
-    for label, options, precision in runs:
-        changes = ", ".join(options.network_changes())
-        result = benchmark.run_benchmark(
-            prepare_network(network, options),
-            frames=args.frames,
-            height=args.height,
-            width=args.width,
-            objects=args.objects,
-            size=args.size,
-            config=config,
-            precision=precision,
-            warmup=args.warmup,
-            seed=args.seed,
-            model=label + model + (f", {changes}" if changes else ""),
-            speed=options,
-            stage_times=args.stage_times,
-            keep_masks=args.compare,
-        )
+    for label, run_options in runs:
+        changes = ", ".join(run_options.speed.network_changes())
+        with option_errors():
+            result = benchmark.run_benchmark(
+                Tracker(network, run_options),
+                frames=args.frames,
+                height=args.height,
+                width=args.width,
+                objects=args.objects,
+                warmup=args.warmup,
+                seed=args.seed,
+                model=label + model + (f", {changes}" if changes else ""),
+                stage_times=args.stage_times,
+                keep_masks=args.compare,
+            )
         results.append(result)
         for line in benchmark.format_summary(result):
             logger.info("%s", line)

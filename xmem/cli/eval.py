@@ -10,13 +10,7 @@ from pathlib import Path
 
 import torch
 
-from xmem.cli.track import (
-    add_inference_options,
-    inference_config,
-    load_inference_network,
-    select_device,
-    speed_options,
-)
+from xmem.cli.options import add_inference_options, load_tracker, select_device, track_options
 from xmem.data import LAYOUTS, Dataset, load_dataset
 from xmem.errors import XMemError
 from xmem.eval.records import SequenceRecord
@@ -89,6 +83,7 @@ def _settings(
     args: argparse.Namespace, dataset: Dataset, device: torch.device, workers: int
 ) -> dict:
     tracking = args.predictions is None and args.method == "xmem"
+    options = track_options(args)
     return {
         "dataset": str(dataset.root),
         "layout": dataset.layout,
@@ -97,9 +92,9 @@ def _settings(
         "predictions": str(args.predictions) if args.predictions else None,
         "weights": str(resolve_weights(args.weights, download_missing=False)) if tracking else None,
         "device": str(device),
-        "precision": args.precision if tracking else None,
-        "size": (args.size or weights_process_size(args.weights)) if tracking else None,
-        "inference": dataclasses.asdict(inference_config(args)) if tracking else None,
+        "precision": options.precision if tracking else None,
+        "size": (options.size or weights_process_size(args.weights)) if tracking else None,
+        "inference": dataclasses.asdict(options.config) if tracking else None,
         "exclude_void": args.exclude_void,
         "workers": workers,
         "machine": machine_facts(device),
@@ -111,10 +106,7 @@ def _predictor(args: argparse.Namespace, device: torch.device) -> Predictor | No
         return None
     if args.method == "copy-first":
         return copy_first_predictor
-    network = load_inference_network(args, device)
-    return xmem_predictor(
-        network, inference_config(args), args.size, args.precision, speed_options(args)
-    )
+    return xmem_predictor(load_tracker(args, device))
 
 
 def _peak_memory(device: torch.device, rank: int) -> dict:
@@ -189,7 +181,7 @@ def run(args: argparse.Namespace) -> int:
     if launched is not None and launched.rank != 0:
         logging.getLogger().setLevel(logging.WARNING)  # rank 0 speaks for all
     _check(args)
-    inference_config(args)  # bad inference options fail before any work
+    track_options(args)  # bad options fail before any work
     sequences = [s for s in (args.sequences or "").split(",") if s]
     if len(set(sequences)) != len(sequences):
         raise XMemError("--sequences names a sequence more than once")

@@ -8,13 +8,7 @@ import logging
 import secrets
 from pathlib import Path
 
-from xmem.cli.track import (
-    add_inference_options,
-    inference_config,
-    load_inference_network,
-    select_device,
-    speed_options,
-)
+from xmem.cli.options import add_inference_options, load_tracker, select_device, track_options
 from xmem.errors import XMemError
 
 logger = logging.getLogger(__name__)
@@ -88,7 +82,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from xmem.gui.jobs import Tracker
         from xmem.gui.server import create_app
         from xmem.gui.workspace import Workspace
     except ImportError as exc:
@@ -98,12 +91,9 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise XMemError(f"--port must be 1..65535, got {args.port}")
     token = access_token(args.host, args.token)
-    config = inference_config(args)
+    options = track_options(args)
     device = select_device(args.device)
-    network = load_inference_network(args, device)
-    tracker = Tracker(
-        network, config, size=args.size, precision=args.precision, speed=speed_options(args)
-    )
+    tracker = load_tracker(args, device, options)
     workspace = Workspace(tracker)
     if args.input is not None or args.project is not None:
         try:

@@ -5,13 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from xmem.cli.track import (
-    add_inference_options,
-    inference_config,
-    load_inference_network,
-    select_device,
-    speed_options,
-)
+from xmem.cli.options import add_inference_options, load_tracker, select_device, track_options
 from xmem.errors import XMemError
 from xmem.model.weights import resolve_weights
 
@@ -77,21 +71,17 @@ def run(args: argparse.Namespace) -> int:
         raise XMemError("--min-part must be a fraction between 0 and 1")
     if args.person_references < 0:
         raise XMemError("--person-references must be 0 or more")
-    config = inference_config(args)
     device = select_device(args.device)
+    options = track_options(args, precision=server.default_precision(device))
     server.prepare_environment(args.server_address, args.api_token)
-    network = load_inference_network(args, device)
+    tracker = load_tracker(args, device, options)
     weights = resolve_weights(args.weights, download_missing=False)  # the file just loaded
     app = server.create_app(
-        network,
-        config=config,
-        size=args.size,
-        precision=args.precision or server.default_precision(device),
+        tracker,
         model_name=weights.stem,
         weights=str(weights),
         max_concurrent=args.max_concurrent,
         chunk=args.chunk,
-        speed=speed_options(args),
         min_part=args.min_part,
         keyframes=not args.ignore_person_figures,
         references=args.person_references,

@@ -8,7 +8,7 @@ import json
 import logging
 from pathlib import Path
 
-from xmem.cli.track import select_device
+from xmem.cli.options import flag, option_errors, select_device
 from xmem.errors import XMemError
 from xmem.runtime import distributed
 from xmem.runtime.distributed import Worker
@@ -35,10 +35,6 @@ HELP = {
 }
 
 
-def _option(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
@@ -59,16 +55,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         text = HELP.get(f.name, f.name.replace("_", " "))
         if isinstance(default, bool):
             g.add_argument(
-                _option(f.name),
+                flag(f.name),
                 action=argparse.BooleanOptionalAction,
                 default=None,
                 help=f"{text} (default {default})",
             )
         elif f.name in ("lr_steps", "val_sequences"):
-            g.add_argument(_option(f.name), default=None, help=text)
+            g.add_argument(flag(f.name), default=None, help=text)
         else:
             kind = type(default) if default not in (None, dataclasses.MISSING) else str
-            g.add_argument(_option(f.name), type=kind, default=None, help=f"{text}")
+            g.add_argument(flag(f.name), type=kind, default=None, help=f"{text}")
     p.set_defaults(run=run)
 
 
@@ -94,7 +90,8 @@ def stage_config(args: argparse.Namespace) -> StageConfig:
         elif f.name == "val_sequences":
             value = tuple(v for v in value.split(",") if v)
         values[f.name] = value
-    return StageConfig.from_dict(values)
+    with option_errors():
+        return StageConfig.from_dict(values)
 
 
 def run(args: argparse.Namespace) -> int:

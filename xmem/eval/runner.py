@@ -24,9 +24,8 @@ from xmem.errors import XMemError
 from xmem.eval.metrics import Statistics, frame_scores, statistics
 from xmem.eval.records import MetricStats, ObjectScores, SequenceRecord
 from xmem.eval.report import finite_mean
-from xmem.inference.config import InferenceConfig
-from xmem.inference.speed import SpeedOptions
-from xmem.inference.tracker import track
+from xmem.inference.options import TrackOptions
+from xmem.inference.tracker import Tracker
 from xmem.io.frames import open_frames
 from xmem.io.masks import read_mask, write_mask
 from xmem.io.output import StagedDirectory, atomic_output_file
@@ -48,26 +47,13 @@ def given_annotations(seq: EvalSequence) -> dict[int, np.ndarray]:
     return out
 
 
-def xmem_predictor(
-    network: XMem,
-    config: InferenceConfig | None = None,
-    size: int | None = None,
-    precision: str = "fp32",
-    speed: SpeedOptions | None = None,
-) -> Predictor:
-    """XMem, through :func:`xmem.track`, with one engine per sequence."""
+def xmem_predictor(network: XMem | Tracker, options: TrackOptions | None = None) -> Predictor:
+    """XMem, through one :class:`~xmem.inference.tracker.Tracker` (given, or made from
+    ``network`` and ``options``), with one engine per sequence."""
+    tracker = network if isinstance(network, Tracker) else Tracker(network, options)
 
     def predict(seq: EvalSequence, source: FrameSource) -> Iterator[np.ndarray]:
-        annotations = given_annotations(seq)
-        for result in track(
-            network,
-            source,
-            annotations,
-            config=config,
-            size=size,
-            precision=precision,
-            speed=speed,
-        ):
+        for result in tracker.track(source, given_annotations(seq)):
             yield result.mask
 
     return predict

@@ -18,15 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from xmem.errors import XMemError
-from xmem.inference.config import InferenceConfig
-from xmem.inference.speed import SpeedOptions
-from xmem.inference.tracker import FrameResult, track
+from xmem.inference.tracker import FrameResult, Tracker
 from xmem.io.masks import write_mask
 from xmem.io.output import StagedDirectory, atomic_output_file
 from xmem.io.overlay import render_overlay
 from xmem.io.source import FrameSource
 from xmem.io.writer import BackgroundWriter
-from xmem.model.network import XMem
 
 from .project import Project
 
@@ -119,17 +116,6 @@ class Job:
 # -- tracking ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Tracker:
-    """The network and the inference options, as ``xmem track`` takes them."""
-
-    network: XMem
-    config: InferenceConfig = field(default_factory=InferenceConfig)
-    size: int | None = None  # None: the network's own processing size
-    precision: str = "fp32"
-    speed: SpeedOptions = field(default_factory=SpeedOptions)
-
-
 def passes(start: int, n_frames: int, direction: str, count: int | None) -> list[list[int]]:
     """The frame indices of each pass from ``start``: forward and/or backward, ``count`` frames
     each after the start (None: to the end of the video)."""
@@ -167,17 +153,9 @@ def track_frames(
                 ids = project.annotation(index)
                 if ids is not None and ids.any():
                     annotations[index] = ids
-        results: Iterator[FrameResult] = track(
-            tracker.network,
-            source.read(indices),
-            annotations,
-            config=tracker.config,
-            size=tracker.size,
-            precision=tracker.precision,
-            speed=tracker.speed,
-        )
+        results: Iterator[FrameResult] = tracker.track(source.read(indices), annotations)
         try:
-            with BackgroundWriter(enabled=tracker.speed.overlap_io) as writer:
+            with BackgroundWriter(enabled=tracker.options.speed.overlap_io) as writer:
                 for result in results:
                     if result.index != indices[0] and result.index not in human:
                         writer.submit(project.save_tracked, result.index, result.mask, palette)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from xmem.errors import XMemError
+from xmem.errors import ConfigError
 
 
 @dataclass(frozen=True)
@@ -23,28 +23,30 @@ class InferenceConfig:
 
     def __post_init__(self) -> None:
         checks = [
-            (self.top_k >= 1, "top_k (--top-k) must be at least 1"),
-            (self.mem_every >= 1, "mem_every (--mem-every) must be at least 1"),
+            (self.top_k >= 1, "top_k must be at least 1", ("top_k",)),
+            (self.mem_every >= 1, "mem_every must be at least 1", ("mem_every",)),
             (
                 self.deep_update_every != 0,
-                "deep_update_every (--deep-update-every) must be non-zero",
+                "deep_update_every must be non-zero",
+                ("deep_update_every",),
             ),
-            (self.num_prototypes >= 1, "num_prototypes (--num-prototypes) must be at least 1"),
+            (self.num_prototypes >= 1, "num_prototypes must be at least 1", ("num_prototypes",)),
             (
                 self.min_mid_term_frames >= 1,
-                "min_mid_term_frames (--min-mid-term-frames) must be at least 1",
+                "min_mid_term_frames must be at least 1",
+                ("min_mid_term_frames",),
             ),
             (
                 self.max_mid_term_frames > self.min_mid_term_frames,
-                "max_mid_term_frames (--max-mid-term-frames) must be larger than "
-                "min_mid_term_frames",
+                "max_mid_term_frames must be larger than min_mid_term_frames",
+                ("max_mid_term_frames", "min_mid_term_frames"),
             ),
             (
                 self.max_long_term_elements > self.num_prototypes,
-                "max_long_term_elements (--max-long-term-elements) must be larger than "
-                "num_prototypes",
+                "max_long_term_elements must be larger than num_prototypes",
+                ("max_long_term_elements", "num_prototypes"),
             ),
         ]
-        for ok, message in checks:
+        for ok, message, fields in checks:
             if not ok:
-                raise XMemError(f"invalid inference option: {message}")
+                raise ConfigError(f"invalid inference option: {message}", *fields)

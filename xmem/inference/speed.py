@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from xmem.errors import ConfigError
 from xmem.model.fuse import fold_batchnorm
 from xmem.model.network import XMem
 
@@ -49,11 +50,13 @@ class SpeedOptions:
 
     def __post_init__(self) -> None:
         if self.channels_last not in CHANNELS_LAST:
-            raise ValueError(f"channels_last must be one of {CHANNELS_LAST}")
+            raise ConfigError(f"channels_last must be one of {CHANNELS_LAST}", "channels_last")
         if self.compile not in COMPILE_MODES:
-            raise ValueError(f"compile must be one of {COMPILE_MODES}")
+            raise ConfigError(f"compile must be one of {COMPILE_MODES}", "compile")
         if self.object_chunk < 0:
-            raise ValueError(f"object_chunk must be at least 0, got {self.object_chunk}")
+            raise ConfigError(
+                f"object_chunk must be at least 0, got {self.object_chunk}", "object_chunk"
+            )
 
     @classmethod
     def eager(cls) -> SpeedOptions:
@@ -68,6 +71,10 @@ class SpeedOptions:
             object_chunk=0,
         )
 
+    def network_key(self) -> tuple[bool, str, str]:
+        """The options :func:`prepare_network` applies (what a prepared network is marked with)."""
+        return (self.fold_bn, self.channels_last, self.compile)
+
     def network_changes(self) -> list[str]:
         """Short names of what :func:`prepare_network` changes, for reports."""
         changes = []
@@ -80,13 +87,30 @@ class SpeedOptions:
         return changes
 
 
+_PREPARED = "_xmem_prepared_with"  # the network_key of a prepared network
+_UNPREPARED = (False, "off", "off")
+
+
+def prepared_with(network: XMem) -> tuple[bool, str, str]:
+    """What :func:`prepare_network` did to ``network``: (fold_bn, channels_last, compile)."""
+    return getattr(network, _PREPARED, _UNPREPARED)
+
+
 def prepare_network(network: XMem, options: SpeedOptions) -> XMem:
     """A copy of ``network`` for inference with the network-level fast paths of ``options``.
 
-    The input network is untouched; with none of them on, it is returned as is.
+    The input network is untouched; with none of them on, it is returned as is, and so is a
+    network this function already prepared with the same options. A network prepared with
+    other options raises ValueError (prepare the original network instead).
     """
-    if not options.network_changes():
+    done = prepared_with(network)
+    if done == options.network_key():
         return network
+    if done != _UNPREPARED:
+        raise ValueError(
+            f"the network was already prepared with (fold_bn, channels_last, compile) = {done}, "
+            f"not {options.network_key()}: give the original network"
+        )
     out = fold_batchnorm(network) if options.fold_bn else copy.deepcopy(network).eval()
     if options.channels_last != "off":
         parts = (
@@ -103,6 +127,7 @@ def prepare_network(network: XMem, options: SpeedOptions) -> XMem:
         for part in (out.key_encoder, out.key_proj, out.value_encoder, out.decoder):
             # static shapes: one graph per image size and number of objects (chunked)
             part.compile(mode=options.compile, dynamic=False)
+    setattr(out, _PREPARED, options.network_key())
     return out
 
 
@@ -142,4 +167,11 @@ def tf32(enabled: bool, device: torch.device) -> Iterator[None]:
             setattr(owner, name, old)
 
 
-__all__ = ["CHANNELS_LAST", "COMPILE_MODES", "SpeedOptions", "prepare_network", "tf32"]
+__all__ = [
+    "CHANNELS_LAST",
+    "COMPILE_MODES",
+    "SpeedOptions",
+    "prepare_network",
+    "prepared_with",
+    "tf32",
+]

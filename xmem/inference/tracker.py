@@ -1,5 +1,8 @@
 """Whole-video tracking as a generator: frames in, one result per frame out, as computed.
 
+A :class:`Tracker` holds a network prepared once with its :class:`TrackOptions` and tracks
+any number of videos; :func:`track` is the shortcut for one video.
+
 Frames are processed at a reduced size (shorter side 480 by default, as the official
 evaluation): images resized bilinearly, given masks with nearest neighbour; probabilities are
 upsampled bilinearly to the frame's size before the argmax. Nothing is collected for the whole
@@ -10,16 +13,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from xmem.inference.config import InferenceConfig
 from xmem.inference.core import InferenceCore
 from xmem.inference.image import (
     normalise,
@@ -29,7 +32,8 @@ from xmem.inference.image import (
     resize_mask,
     upsample_prob,
 )
-from xmem.inference.speed import SpeedOptions
+from xmem.inference.options import TrackOptions
+from xmem.inference.speed import prepare_network
 from xmem.inference.timing import StageTimer, stage
 from xmem.io.frames import open_frames
 from xmem.io.prefetch import prefetch
@@ -182,22 +186,18 @@ class _Readback:
     memory, so the next frame can be computed before this one is read."""
 
     def __init__(
-        self, index: int, prob: Tensor, object_ids: tuple[int, ...], pin: bool, return_prob: bool
+        self, index: int, ids: Tensor, object_ids: tuple[int, ...], prob: Tensor | None, pin: bool
     ) -> None:
         self.index, self.object_ids = index, object_ids
-        dtype = torch.uint8 if max(object_ids, default=0) <= 255 else torch.int32
-        lut = torch.tensor([0, *object_ids], device=prob.device, dtype=dtype)
-        # the same indices as argmax (first maximum on ties), 10× faster on the CPU
-        ids = lut[prob.max(0).indices]
         self.event: torch.cuda.Event | None = None
         if ids.is_cuda and pin:
-            self.ids = torch.empty(ids.shape, dtype=dtype, pin_memory=True)
+            self.ids = torch.empty(ids.shape, dtype=ids.dtype, pin_memory=True)
             self.ids.copy_(ids, non_blocking=True)
             self.event = torch.cuda.Event()
             self.event.record()
         else:
             self.ids = ids.cpu()
-        self.prob = prob.cpu() if return_prob else None
+        self.prob = prob.cpu() if prob is not None else None
 
     def result(self) -> FrameResult:
         if self.event is not None:
@@ -206,106 +206,162 @@ class _Readback:
 
 
 def resolve_size(network: XMem, size: int | None) -> int:
-    """``size``, or the network's own default when None; checked (ValueError)."""
+    """``size``, or the network's own default when None (sizes are checked by
+    :class:`TrackOptions`)."""
     if size is None:
         size = int(getattr(network, "default_size", 480))
-    if size == 0 or size < -1:
-        raise ValueError(f"size must be positive, or -1 to keep the original, got {size}")
     return size
 
 
-@torch.inference_mode()
+class Tracker:
+    """A network prepared once for tracking with fixed options; tracks any number of videos.
+
+    Args:
+        network: an XMem network (eval mode) on the device to use. The tracker prepares it
+            with ``options.speed`` (:func:`~xmem.inference.speed.prepare_network`: a copy, the
+            input is untouched; a network already prepared with the same speed options is
+            used as is).
+        options: how to track (default :class:`TrackOptions`: paper defaults, the network's
+            own size, fp32, the default fast paths).
+    """
+
+    def __init__(self, network: XMem, options: TrackOptions | None = None) -> None:
+        self.options = options or TrackOptions()
+        self.network = prepare_network(network, self.options.speed)
+        self.size = resolve_size(network, self.options.size)  # the shorter side, or -1
+
+    @property
+    def device(self) -> torch.device:
+        return self.network.device
+
+    def engine(self, timer: StageTimer | None = None) -> InferenceCore:
+        """A fresh engine for one video, with this tracker's network and options."""
+        o = self.options
+        return InferenceCore(self.network, o.config, o.precision, timer=timer, speed=o.speed)
+
+    @torch.inference_mode()
+    def track(
+        self,
+        frames: Frames,
+        annotations: Mapping[int, Annotation],
+        *,
+        reverse: bool = False,
+        return_prob: bool = False,
+        timer: StageTimer | None = None,
+    ) -> Iterator[FrameResult]:
+        """Track the annotated objects through a video, yielding each frame as it is done.
+
+        Args:
+            frames: a video file or frame folder path, a :class:`FrameSource`, a sequence of
+                RGB uint8 H×W×3 arrays (or one N×H×W×3 array), or an iterable (e.g. a list
+                or a generator) of ``(index, frame)`` pairs.
+            annotations: frame index → H×W integer object ids (0 = background) at the frame's
+                resolution, or :class:`ObjectMasks` for objects that overlap. The first
+                annotated frame starts tracking; a later one adds new objects or corrects the
+                objects it contains (the others keep their prediction).
+            reverse: process from the last frame to the first (backward propagation).
+            return_prob: also return the probabilities of every frame.
+            timer: optional :class:`~xmem.inference.timing.StageTimer` charged with the time
+                of each stage (reading frames, or waiting for the decoding thread, is "io").
+
+        Masks and probabilities are returned at the frame's resolution. Frames before the
+        first annotation (in processing order) yield empty masks. With the ``overlap_io``
+        fast path frames are decoded and resized by a background thread, and on CUDA each
+        frame is read back while the next one is computed.
+        """
+        speed = self.options.speed
+        core = self.engine(timer)
+        pairs, source = _frame_pairs(frames, reverse)
+        device = core.device
+        pin = speed.pin_memory and device.type == "cuda"
+        overlap = speed.overlap_io
+        prepared: Iterable[_Frame] = _prepared(pairs, self.size, pin, None if overlap else timer)
+        decoding = (
+            prefetch(prepared, DECODE_AHEAD, join=True, name="xmem-decode") if overlap else None
+        )
+        if decoding is not None:
+            prepared = decoding
+        if timer is not None:
+            prepared = _timed(prepared, timer)
+        pending = set(annotations)
+        lag = overlap and device.type == "cuda"
+        waiting: _Readback | None = None  # with lag: the previous frame, read after this one starts
+        try:
+            for frame in prepared:
+                pending.discard(frame.index)
+                h, w = frame.hw
+                hw = (frame.pixels.shape[0], frame.pixels.shape[1])
+                annotation = annotations.get(frame.index)
+                mask, objects = None, None
+                if annotation is not None:
+                    ah, aw = _annotation_hw(annotation)
+                    if (ah, aw) != (h, w):
+                        raise ValueError(
+                            f"annotation of frame {frame.index} is {aw}×{ah} "
+                            f"but the frame is {w}×{h}"
+                        )
+                    with stage(timer, "preprocess"):
+                        mask, objects = _annotation_tensor(annotation, hw, device)
+                with stage(timer, "preprocess"):
+                    image = normalise(frame.pixels.to(device, non_blocking=pin))
+                prob = core.step(image, mask, objects, end=frame.last)
+                with stage(timer, "postprocess"):
+                    prob = upsample_prob(prob, (h, w))
+                    ids = tuple(core.object_ids) if prob.shape[0] > 1 else ()
+                    readback = _Readback(
+                        frame.index, core.prob_to_ids(prob), ids, prob if return_prob else None, pin
+                    )
+                    done, waiting = (waiting, readback) if lag else (readback, None)
+                    result = done.result() if done is not None else None
+                if result is not None:
+                    yield result
+            if waiting is not None:
+                yield waiting.result()
+            if pending:
+                logger.warning(
+                    "annotations for frames %s were not used: no such frame", sorted(pending)
+                )
+        finally:
+            if decoding is not None:
+                decoding.close()  # stops and joins the decoding thread before the source closes
+            if source is not None and isinstance(frames, str | Path):
+                source.close()
+
+
+_LEGACY = ("config", "size", "precision", "speed")
+
+
 def track(
     network: XMem,
     frames: Frames,
     annotations: Mapping[int, Annotation],
+    options: TrackOptions | None = None,
     *,
-    config: InferenceConfig | None = None,
-    size: int | None = None,
     reverse: bool = False,
-    precision: str = "fp32",
     return_prob: bool = False,
     timer: StageTimer | None = None,
-    speed: SpeedOptions | None = None,
+    **legacy: Any,
 ) -> Iterator[FrameResult]:
-    """Track the annotated objects through a video, yielding each frame as it is done.
+    """Track the annotated objects through one video: ``Tracker(network, options).track(...)``.
 
-    Args:
-        network: an XMem network (eval mode) on the device to use, optionally prepared by
-            :func:`~xmem.inference.speed.prepare_network` with the same ``speed``.
-        frames: a video file or frame folder path, a :class:`FrameSource`, a sequence of RGB
-            uint8 H×W×3 arrays (or one N×H×W×3 array), or an iterable (e.g. a list or a
-            generator) of ``(index, frame)`` pairs.
-        annotations: frame index → H×W integer object ids (0 = background) at the frame's
-            resolution, or :class:`ObjectMasks` for objects that overlap. The first annotated
-            frame starts tracking; a later one adds new objects
-            or corrects the objects it contains (the others keep their prediction).
-        config: inference options (paper defaults).
-        size: processing size of the shorter side; ``-1`` keeps the original resolution;
-            None: the network's ``default_size`` (each pretrained model's own, 480 for the
-            official weights). Masks and probabilities are always returned at the frame's
-            resolution.
-        reverse: process from the last frame to the first (backward propagation).
-        precision: "fp32", "fp16" or "bf16".
-        return_prob: also return the probabilities of every frame.
-        timer: optional :class:`~xmem.inference.timing.StageTimer` charged with the time of
-            each stage (reading frames, or waiting for the decoding thread, is "io").
-        speed: the fast paths (default :class:`~xmem.inference.speed.SpeedOptions`): with
-            ``overlap_io`` frames are decoded and resized by a background thread, and on CUDA
-            each frame is read back while the next one is computed.
-
-    Frames before the first annotation (in processing order) yield empty masks.
+    To track several videos with one network, make a :class:`Tracker` once (it prepares the
+    network). The keyword arguments ``config``, ``size``, ``precision`` and ``speed`` of
+    earlier versions still work, with a DeprecationWarning: they are :class:`TrackOptions`
+    fields now.
     """
-    size = resolve_size(network, size)
-    speed = speed or SpeedOptions()
-    core = InferenceCore(network, config, precision=precision, timer=timer, speed=speed)
-    pairs, source = _frame_pairs(frames, reverse)  # before any file: checks above
-    device = core.device
-    pin = speed.pin_memory and device.type == "cuda"
-    overlap = speed.overlap_io
-    prepared: Iterable[_Frame] = _prepared(pairs, size, pin, None if overlap else timer)
-    decoding = prefetch(prepared, DECODE_AHEAD, join=True, name="xmem-decode") if overlap else None
-    if decoding is not None:
-        prepared = decoding
-    if timer is not None:
-        prepared = _timed(prepared, timer)
-    pending = set(annotations)
-    lag = overlap and device.type == "cuda"
-    waiting: _Readback | None = None  # with lag: the previous frame, read after this one starts
-    try:
-        for frame in prepared:
-            pending.discard(frame.index)
-            h, w = frame.hw
-            hw = (frame.pixels.shape[0], frame.pixels.shape[1])
-            annotation = annotations.get(frame.index)
-            mask, objects = None, None
-            if annotation is not None:
-                ah, aw = _annotation_hw(annotation)
-                if (ah, aw) != (h, w):
-                    raise ValueError(
-                        f"annotation of frame {frame.index} is {aw}×{ah} but the frame is {w}×{h}"
-                    )
-                with stage(timer, "preprocess"):
-                    mask, objects = _annotation_tensor(annotation, hw, device)
-            with stage(timer, "preprocess"):
-                image = normalise(frame.pixels.to(device, non_blocking=pin))
-            prob = core.step(image, mask, objects, end=frame.last)
-            with stage(timer, "postprocess"):
-                prob = upsample_prob(prob, (h, w))
-                ids = tuple(core.object_ids) if prob.shape[0] > 1 else ()
-                readback = _Readback(frame.index, prob, ids, pin, return_prob)
-                done, waiting = (waiting, readback) if lag else (readback, None)
-                result = done.result() if done is not None else None
-            if result is not None:
-                yield result
-        if waiting is not None:
-            yield waiting.result()
-        if pending:
-            logger.warning(
-                "annotations for frames %s were not used: no such frame", sorted(pending)
-            )
-    finally:
-        if decoding is not None:
-            decoding.close()  # stops and joins the decoding thread before the source closes
-        if source is not None and isinstance(frames, str | Path):
-            source.close()
+    if legacy:
+        unknown = sorted(set(legacy) - set(_LEGACY))
+        if unknown:
+            raise TypeError(f"track() got unexpected keyword arguments {unknown}")
+        if options is not None:
+            raise TypeError(f"give {sorted(legacy)} in options, not both")
+        warnings.warn(
+            f"track(..., {', '.join(f'{k}=' for k in sorted(legacy))}) is deprecated: "
+            "pass options=TrackOptions(...)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        options = TrackOptions(**{k: v for k, v in legacy.items() if v is not None})
+    return Tracker(network, options).track(
+        frames, annotations, reverse=reverse, return_prob=return_prob, timer=timer
+    )

@@ -37,22 +37,23 @@ class MemoryManager:
         *,
         top_k: int | None,
         enable_long_term: bool,
-        count_long_term_usage: bool,
+        enable_long_term_count_usage: bool,
         min_mid_term_frames: int,
         max_mid_term_frames: int,
         num_prototypes: int,
         max_long_term_elements: int,
     ) -> None:
-        self.top_k = top_k
+        self.top_k = top_k  # k
         self.enable_long_term = enable_long_term
-        self.min_mt_frames = min_mid_term_frames  # T_min
-        self.max_mt_frames = max_mid_term_frames  # T_max
+        self.min_mid_term_frames = min_mid_term_frames  # T_min
+        self.max_mid_term_frames = max_mid_term_frames  # T_max
         self.num_prototypes = num_prototypes  # P
-        self.max_long_elements = max_long_term_elements  # LT_max
+        self.max_long_term_elements = max_long_term_elements  # LT_max
         self.work_mem = KeyValueMemoryStore(count_usage=enable_long_term)
-        self.long_mem = KeyValueMemoryStore(count_usage=count_long_term_usage)
-        self.hw: int | None = None  # elements per memory frame, fixed by the first write
-        self.hidden: Tensor | None = None  # sensory memory, 1×N×CH×h×w in object-slot order
+        self.long_mem = KeyValueMemoryStore(count_usage=enable_long_term_count_usage)
+        # elements (h·w positions) per memory frame, fixed by the first write
+        self.frame_elements: int | None = None
+        self._sensory: Tensor | None = None  # 1×N×CH×h×w in object-slot order
         # Kept between reads while the memory is unchanged (4 of 5 frames by default): per
         # group, the memory side of the similarity over long-term + working memory; and, on
         # the CPU, one Q×M similarity buffer reused by every read (see _sim_out).
@@ -147,24 +148,26 @@ class MemoryManager:
         """Add one memory frame. key CK×h×w, shrinkage 1×h×w, selection CK×h×w or None;
         values: group → N_g×CV×h×w. Then consolidate or trim where a group is full."""
         hw = key.shape[-2] * key.shape[-1]
-        if self.hw is None:
-            self.hw = hw
-        elif hw != self.hw:
-            raise ValueError(f"memory frames must keep one size: {hw} elements, expected {self.hw}")
+        if self.frame_elements is None:
+            self.frame_elements = hw
+        elif hw != self.frame_elements:
+            raise ValueError(
+                f"memory frames must keep one size: {hw} elements, expected {self.frame_elements}"
+            )
         k, s = key.flatten(1), shrinkage.flatten(1)
         e = selection.flatten(1) if selection is not None else None
         for group, value in values.items():
             self._forget(group)
             self.work_mem.add(group, k, s, e, value.flatten(2))
-            if self.work_mem.size(group) < self.max_mt_frames * hw:
+            if self.work_mem.size(group) < self.max_mid_term_frames * hw:
                 continue
             if self.enable_long_term:
-                if self.long_mem.size(group) >= self.max_long_elements - self.num_prototypes:
-                    self.long_mem.prune(group, self.max_long_elements - self.num_prototypes)
+                if self.long_mem.size(group) >= self.max_long_term_elements - self.num_prototypes:
+                    self.long_mem.prune(group, self.max_long_term_elements - self.num_prototypes)
                 self._consolidate(group)
-            elif self.work_mem.size(group) > self.max_mt_frames * hw:
+            elif self.work_mem.size(group) > self.max_mid_term_frames * hw:
                 # no long-term memory: keep the first frame and the latest T_max − 1
-                excess = self.work_mem.size(group) - self.max_mt_frames * hw
+                excess = self.work_mem.size(group) - self.max_mid_term_frames * hw
                 self.work_mem.remove_range(group, hw, hw + excess)
 
     def _consolidate(self, group: int) -> None:
@@ -174,9 +177,10 @@ class MemoryManager:
         frames. Prototype keys are the most used candidates; values and shrinkage are an
         affinity-weighted sum over all candidates (potentiation).
         """
-        assert self.hw is not None
+        hw = self.frame_elements
+        assert hw is not None
         work = self.work_mem.buckets[group]
-        start, end = self.hw, work.size - (self.min_mt_frames - 1) * self.hw
+        start, end = hw, work.size - (self.min_mid_term_frames - 1) * hw
         if end <= start:
             return
         cand_key = work.key[:, start:end]
@@ -196,17 +200,42 @@ class MemoryManager:
         logger.debug("group %d: consolidated %d elements into %d prototypes", group, end - start, k)
 
     # ---------------------------------------------------------------- sensory memory
+    @property
+    def sensory(self) -> Tensor | None:
+        """The hidden state of every object, 1×N×CH×h×w float32 in object-slot order (None
+        before the first object, or for a network without sensory memory)."""
+        return self._sensory
+
+    def read_sensory(self, slots: Sequence[int]) -> Tensor | None:
+        """The hidden state of the objects at ``slots``: 1×len(slots)×CH×h×w, or None."""
+        return self._sensory[:, slots] if self._sensory is not None else None
+
+    def update_sensory(self, hidden: Tensor, slots: Sequence[int] | None = None) -> None:
+        """Replace the hidden state of the objects at ``slots`` (None: every object) with
+        ``hidden`` (1×len(slots)×CH×h×w, stored as float32)."""
+        if self._sensory is None:
+            return  # no sensory memory
+        if slots is None:
+            if hidden.shape != self._sensory.shape:
+                raise ValueError(
+                    f"hidden state {tuple(hidden.shape)} does not match the sensory memory "
+                    f"{tuple(self._sensory.shape)}"
+                )
+            self._sensory = hidden.float()
+        else:
+            self._sensory[:, slots] = hidden.float()
+
     def add_objects(self, n: int, hidden_dim: int, like: Tensor) -> None:
         """Append zero hidden states for ``n`` new objects (``like``: a 1×C×h×w feature map)."""
         if hidden_dim == 0 or n == 0:
             return
         zeros = like.new_zeros((1, n, hidden_dim, *like.shape[-2:]), dtype=torch.float32)
-        self.hidden = zeros if self.hidden is None else torch.cat([self.hidden, zeros], dim=1)
+        self._sensory = zeros if self._sensory is None else torch.cat([self._sensory, zeros], 1)
 
     def remove_objects(self, keep_slots: list[int], keep_rows: Mapping[int, list[int]]) -> None:
         """Keep hidden states at ``keep_slots`` and, per group, the value rows ``keep_rows``."""
-        if self.hidden is not None:
-            self.hidden = self.hidden[:, keep_slots] if keep_slots else None
+        if self._sensory is not None:
+            self._sensory = self._sensory[:, keep_slots] if keep_slots else None
         for group, rows in keep_rows.items():
             if not rows:
                 self._forget(group)  # the keys of a group that stays are unchanged

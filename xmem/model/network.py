@@ -108,6 +108,11 @@ class XMem(nn.Module):
     def hidden_dim(self) -> int:
         return self.config.hidden_dim
 
+    @property
+    def device(self) -> torch.device:
+        """The device of the network's weights (all on one device)."""
+        return next(self.parameters()).device
+
     def forward(self, *args: object, **kwargs: object) -> None:
         raise NotImplementedError(
             "XMem has no forward(); call encode_key, encode_value, read_memory and segment, "

@@ -7,9 +7,8 @@ on demand into a cache directory outside the source tree:
 - ``$XMEM_WEIGHTS_MIRROR`` (a base URL, e.g. an internal mirror or ``file:///dir/``) replaces
   the part of the official URL before the file name.
 
-A download goes to a temporary ``<file>.part-<random>`` in the cache directory and is renamed
-onto the final name only once it is complete and verified (length, sha256 when known, and a
-strict load into the network); on any failure the temporary file is removed.
+A download (:mod:`xmem.model.download`) goes to a temporary file in the cache directory and is
+renamed onto the final name only once it is complete and verified.
 
 The project-trained compact model ships inside the package (``xmem/weights/``, see
 ``docs/model-card.md``). It is the default when the official ``XMem`` checkpoint is not in the
@@ -18,22 +17,16 @@ cache, so the package tracks offline; asking for ``XMem`` by name still download
 
 from __future__ import annotations
 
-import hashlib
-import http.client
 import logging
 import os
-import socket
-import tempfile
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tqdm.std import tqdm
 
 from xmem.errors import XMemError
-from xmem.model.checkpoint import build_network, load_network, read_state_dict
+from xmem.model.checkpoint import load_network
+from xmem.model.download import DOWNLOAD_TIMEOUT, fetch_checkpoint
 from xmem.model.network import XMem
 
 logger = logging.getLogger(__name__)
@@ -42,8 +35,6 @@ RELEASE_URL = "https://github.com/hkchengrex/XMem/releases/download/v1.0/"
 DEFAULT_WEIGHTS = "XMem"
 BUNDLED_DEFAULT = "xmem-compact"
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
-DOWNLOAD_TIMEOUT = 30.0  # seconds, for connecting and for each read
-_CHUNK = 1 << 20
 _PATH_SUFFIXES = (".pth", ".pt", ".ckpt")
 
 
@@ -153,70 +144,6 @@ def weights_url(info: WeightInfo | str) -> str:
     return mirror.rstrip("/") + "/" + info.filename
 
 
-def _manual_hint(info: WeightInfo, target: Path) -> str:
-    return (
-        f"download it yourself and put it at {target}, or pass --weights /path/to/{info.filename}"
-    )
-
-
-def _failure(info: WeightInfo, url: str, target: Path, reason: str) -> XMemError:
-    reason = " ".join(str(reason).split()) or "unknown error"
-    return XMemError(
-        f"could not download {info.filename} from {url} ({reason}); {_manual_hint(info, target)}"
-    )
-
-
-def _reason(error: BaseException) -> str:
-    if isinstance(error, urllib.error.HTTPError):
-        return f"HTTP {error.code} {error.reason}".strip()
-    if isinstance(error, urllib.error.URLError):
-        inner = error.reason
-        if isinstance(inner, BaseException):
-            return _reason(inner)
-        return str(inner)
-    if isinstance(error, (TimeoutError, socket.timeout)):
-        return "timed out"
-    if isinstance(error, http.client.IncompleteRead):
-        return "connection closed before the download was complete"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
-
-
-def _fetch(url: str, dest: Path, progress: bool, timeout: float) -> tuple[int, int | None, str]:
-    """Stream ``url`` into ``dest``: (bytes received, Content-Length or None, sha256 hex)."""
-    request = urllib.request.Request(url, headers={"User-Agent": "xmem"})
-    digest = hashlib.sha256()
-    received = 0
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        header = response.headers.get("Content-Length")
-        try:
-            expected = int(header) if header is not None else None
-        except ValueError:
-            expected = None
-        with (
-            open(dest, "wb") as out,
-            tqdm(
-                total=expected,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=dest.name.split(".part-")[0],
-                disable=True if not progress else None,  # None: off when not a tty
-                leave=False,
-            ) as bar,
-        ):
-            while True:
-                chunk = response.read(_CHUNK)
-                if not chunk:
-                    break
-                out.write(chunk)
-                digest.update(chunk)
-                received += len(chunk)
-                bar.update(len(chunk))
-    return received, expected, digest.hexdigest()
-
-
 def download(
     name: str,
     force: bool = False,
@@ -235,45 +162,14 @@ def download(
     if target.is_file() and not force:
         logger.debug("%s already cached at %s", info.name, target)
         return target
-    url = weights_url(info)
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f"{info.filename}.part-", dir=target.parent)
-    except OSError as e:
-        raise XMemError(
-            f"cannot write to the weights cache {target.parent} ({_reason(e)}); "
-            f"set XMEM_CACHE_DIR to a writable directory or pass --weights /path/to/{info.filename}"
-        ) from e
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        logger.info("downloading %s from %s", info.filename, url)
-        try:
-            received, expected, sha256 = _fetch(url, tmp, progress, timeout)
-        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
-            if isinstance(e, urllib.error.HTTPError):
-                e.close()
-            raise _failure(info, url, target, _reason(e)) from e
-        if expected is not None and received != expected:
-            raise _failure(info, url, target, f"truncated: received {received} of {expected} bytes")
-        if info.size is not None and received != info.size:
-            raise _failure(
-                info, url, target, f"wrong size: received {received} bytes, expected {info.size}"
-            )
-        if info.sha256 is not None and sha256 != info.sha256.lower():
-            raise _failure(info, url, target, f"sha256 mismatch: got {sha256}")
-        try:
-            build_network(read_state_dict(tmp), source=f"{info.filename} from {url}")
-        except XMemError as e:
-            detail = str(e).replace(str(tmp), info.filename)
-            raise XMemError(
-                f"the file downloaded from {url} is not a valid XMem checkpoint ({detail}); "
-                f"{_manual_hint(info, target)}"
-            ) from e
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-    logger.info("saved %s", target)
+    fetch_checkpoint(
+        weights_url(info),
+        target,
+        size=info.size,
+        sha256=info.sha256,
+        progress=progress,
+        timeout=timeout,
+    )
     return target
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-from xmem.errors import XMemError
+from xmem.errors import ConfigError
 from xmem.model.network import MODELS
 
 STAGES = ("static", "video", "synthetic")
@@ -61,28 +61,40 @@ class StageConfig:
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:
-            raise XMemError(f"unknown stage {self.stage!r}; choose from {', '.join(STAGES)}")
+            raise ConfigError(
+                f"unknown stage {self.stage!r}; choose from {', '.join(STAGES)}", "stage"
+            )
         if self.stage != "synthetic" and not self.data:
-            raise XMemError(f"the {self.stage} stage needs a dataset (--data)")
+            raise ConfigError(f"the {self.stage} stage needs a dataset (data)", "data")
         if self.init_backbone not in (None, "imagenet"):
-            raise XMemError(f"--init-backbone must be 'imagenet', got {self.init_backbone!r}")
+            raise ConfigError(
+                f"init_backbone must be 'imagenet', got {self.init_backbone!r}", "init_backbone"
+            )
         if self.init_backbone is not None and self.init is not None:
-            raise XMemError("--init-backbone starts a new model; it cannot be used with --init")
+            raise ConfigError(
+                "init_backbone starts a new model; it cannot be used with init",
+                "init_backbone",
+                "init",
+            )
         if self.frozen_blocks < 0:
-            raise XMemError("--frozen-blocks must be at least 0")
+            raise ConfigError("frozen_blocks must be at least 0", "frozen_blocks")
         if self.init is None and self.model not in MODELS:
-            raise XMemError(f"unknown model {self.model!r}; choose from {', '.join(MODELS)}")
+            raise ConfigError(
+                f"unknown model {self.model!r}; choose from {', '.join(MODELS)}", "model"
+            )
         for name in ("iterations", "batch_size", "num_frames", "crop", "max_objects"):
             if getattr(self, name) < 1:
-                raise XMemError(f"--{name.replace('_', '-')} must be at least 1")
+                raise ConfigError(f"{name} must be at least 1", name)
         if self.num_frames < 2:
-            raise XMemError("--num-frames must be at least 2 (frame 0 is given)")
+            raise ConfigError("num_frames must be at least 2 (frame 0 is given)", "num_frames")
         if self.crop % 16:
-            raise XMemError(f"--crop must be a multiple of 16, got {self.crop}")
-        if self.backbone_lr_scale < 0 or self.keep_every < 0:
-            raise XMemError("--backbone-lr-scale and --keep-every must be at least 0")
-        if not 0 <= self.deep_update_prob <= 1 or not 0 <= self.paste_prob <= 1:
-            raise XMemError("probabilities must be between 0 and 1")
+            raise ConfigError(f"crop must be a multiple of 16, got {self.crop}", "crop")
+        for name in ("backbone_lr_scale", "keep_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be at least 0", name)
+        for name in ("deep_update_prob", "paste_prob"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise ConfigError(f"{name} must be a probability between 0 and 1", name)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -92,7 +104,7 @@ class StageConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise XMemError(f"unknown training options: {', '.join(unknown)}")
+            raise ConfigError(f"unknown training options: {', '.join(unknown)}")
         values = dict(values)
         for key in ("lr_steps", "val_sequences"):
             if key in values:

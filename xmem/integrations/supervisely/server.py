@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
-from functools import partial
 from pathlib import Path
 
 import torch
 
-from xmem import InferenceConfig, XMem, XMemError, track
-from xmem.inference.speed import SpeedOptions
+from xmem import Tracker, XMemError
 from xmem.integrations.supervisely.app import XMemTracking
 from xmem.integrations.supervisely.geometry import MIN_PART
 
@@ -36,27 +34,23 @@ def prepare_environment(server_address: str | None, api_token: str | None) -> No
 
 
 def create_app(
-    network: XMem,
+    tracker: Tracker,
     *,
-    config: InferenceConfig | None = None,
-    size: int | None = None,
-    precision: str = "fp32",
     model_name: str = "XMem",
     weights: str | None = None,
     max_concurrent: int = 1,
     chunk: int = 16,
-    speed: SpeedOptions | None = None,
     min_part: float = MIN_PART,
     keyframes: bool = True,
     references: int = 0,
 ) -> XMemTracking:
-    """The app with its routes, tracking with ``network`` (already on its device, prepared
-    with ``speed``). ``model_name`` and ``weights`` (the checkpoint file) are reported in the
+    """The app with its routes, tracking with ``tracker`` (its network on its device, and
+    the run options). ``model_name`` and ``weights`` (the checkpoint file) are reported in the
     session info and the log, with the device and precision."""
-    device = next(network.parameters()).device
-    engine = partial(track, network, config=config, size=size, precision=precision, speed=speed)
+    device = tracker.device
+    precision = tracker.options.precision
     app = XMemTracking(
-        engine,
+        tracker.track,
         str(device),
         model_name=model_name,
         weights=weights,

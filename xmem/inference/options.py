@@ -1,0 +1,43 @@
+"""The options of a tracking run, as one value: what is computed, at which size and precision,
+and how fast (the fast paths). Checked once, here, in the names of the fields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from xmem.errors import ConfigError
+from xmem.inference.config import InferenceConfig
+from xmem.inference.core import PRECISIONS
+from xmem.inference.speed import SpeedOptions
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """How to track: given to :class:`~xmem.inference.tracker.Tracker` (or :func:`xmem.track`).
+
+    config: the step policy and memory sizes (paper defaults).
+    size: processing size of the shorter side; ``-1`` keeps the original resolution; None: the
+        network's ``default_size`` (each pretrained model's own, 480 for the official weights).
+    precision: "fp32", "fp16" or "bf16" (autocast for the network).
+    speed: the fast paths; the tracker prepares its network with them.
+    """
+
+    config: InferenceConfig = field(default_factory=InferenceConfig)
+    size: int | None = None
+    precision: str = "fp32"
+    speed: SpeedOptions = field(default_factory=SpeedOptions)
+
+    def __post_init__(self) -> None:
+        if self.size is not None and (self.size == 0 or self.size < -1):
+            raise ConfigError(
+                f"size must be positive, or -1 to keep the original resolution, got {self.size}",
+                "size",
+            )
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision must be one of {', '.join(sorted(PRECISIONS))}, got {self.precision!r}",
+                "precision",
+            )
+
+
+__all__ = ["TrackOptions"]
