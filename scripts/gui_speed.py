@@ -29,10 +29,9 @@ import torch
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # the repo root: the tests package is test support, not installed
 
-from gui_harness import serving  # noqa: E402
-
+from tests.gui_harness import serving  # noqa: E402
 from xmem.cli.main import build_parser, main  # noqa: E402
 from xmem.cli.options import load_tracker, select_device  # noqa: E402
 from xmem.gui.jobs import Tracker  # noqa: E402

@@ -55,8 +55,8 @@ def main() -> None:
     from xmem.model.network import random_network
     from xmem.runtime.machine import current_rss_mb, machine_facts
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from sly_platform import SuperviselyEmulator, default_frame  # test support, not installed
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root
+    from tests.sly_platform import SuperviselyEmulator, default_frame  # test support, not installed
 
     w, h, n = args.width, args.height, args.frames + 1
     side = min(w, h) // 4

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root, for tests.*
 
 logger = logging.getLogger("sly_conditions")
 
@@ -46,8 +46,8 @@ def main() -> None:
     logger.setLevel(logging.INFO)
 
     from fastapi.testclient import TestClient
-    from sly_platform.harness import Fake, shared
 
+    from tests.sly_platform.harness import Fake, shared
     from xmem.integrations.supervisely.platform import CallPolicy
 
     emu, app = shared(Path(tempfile.mkdtemp(prefix="sly_conditions_")))
@@ -74,7 +74,7 @@ def main() -> None:
         result[f"frames_computed_at_{latency:.0f}s_latency"] = len(app.engine.frames_seen)
 
     emu.add_video(303, 12, 96, 64)
-    from sly_platform.harness import SQUARE, bitmap_json
+    from tests.sly_platform.harness import SQUARE, bitmap_json
 
     emu.add_figure(931, 303, 31, 0, "bitmap", bitmap_json(SQUARE))
     for label, slow in (("alone", False), ("beside_a_6s_download", True)):
@@ -113,10 +113,10 @@ def main() -> None:
 def keyframe_gain(emu: Any, app: Any, client: Any, names: list[str], weights: str) -> Any:
     """IoU on frames 21-40 without and with the ground truth of frame 20 as a person's figure."""
     import torch
-    from sly_platform import davis
-    from sly_platform.harness import bitmap_json
 
     import xmem
+    from tests.sly_platform import davis
+    from tests.sly_platform.harness import bitmap_json
     from xmem.model.weights import from_pretrained
 
     network = from_pretrained(weights, device="cpu")
@@ -168,8 +168,8 @@ def keyframe_gain(emu: Any, app: Any, client: Any, names: list[str], weights: st
 def reference_gain(emu: Any, app: Any, client: Any, names: list[str]) -> Any:
     """IoU on frames 21-40 tracked from the ground truth of frame 20, without and with the
     ground truth of frame 0 as a person's figure (read first, as a second reference)."""
-    from sly_platform import davis
-    from sly_platform.harness import bitmap_json
+    from tests.sly_platform import davis
+    from tests.sly_platform.harness import bitmap_json
 
     app.references = 2  # the run without a figure on frame 0 has none to read
 

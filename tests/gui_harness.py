@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from conftest import tiny_network
 from PIL import Image
-from scene import encode_video, frame, ids
 
+from tests.nets import tiny_network
+from tests.scene import encode_video, frame, ids
 from xmem.cli.main import build_parser, main
 from xmem.cli.options import load_tracker
 from xmem.gui.jobs import Tracker

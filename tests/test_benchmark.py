@@ -11,9 +11,9 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
-from conftest import tiny_network
 from PIL import Image
 
+from tests.nets import tiny_network
 from xmem.bench.measure import run_benchmark
 from xmem.bench.plot import plot_benchmark
 from xmem.bench.records import OTHER, BenchmarkResult, write_json

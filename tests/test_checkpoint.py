@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TINY, tiny_network
-from recipe import official_shapes
 
+from tests.nets import TINY, tiny_network
+from tests.recipe import official_shapes
 from xmem.errors import XMemError
 from xmem.inference.core import InferenceCore
 from xmem.model.checkpoint import (

@@ -13,10 +13,10 @@ import av
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_network
 from PIL import Image
-from scene import H, N, W, encode_video, frame, ids
 
+from tests.nets import tiny_network
+from tests.scene import H, N, W, encode_video, frame, ids
 from xmem.cli.main import main
 
 # an input palette that is not the default DAVIS one, to check that outputs keep it

@@ -7,8 +7,8 @@ import importlib.util
 
 import pytest
 import torch
-from conftest import tiny_network
 
+from tests.nets import tiny_network
 from xmem.errors import XMemError
 from xmem.model import efficientnet
 from xmem.model.checkpoint import build_network, infer_config

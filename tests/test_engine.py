@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import DEVICE
 
+from tests.nets import DEVICE
 from xmem.inference.config import InferenceConfig
 from xmem.inference.core import InferenceCore
 from xmem.model.network import XMem

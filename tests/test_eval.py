@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import tiny_network
 from PIL import Image
-from scene import N, frame, ids
 
+from tests.nets import tiny_network
+from tests.scene import N, frame, ids
 from xmem.cli.main import main
 from xmem.data import detect_layout, load_dataset
 from xmem.eval.report import GLOBAL_COLUMNS

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY
 from torch import nn
 
+from tests.nets import TINY
 from xmem.cli.main import build_parser
 from xmem.model.fuse import fold_batchnorm
 from xmem.model.network import MODELS, ModelConfig, XMem

@@ -18,7 +18,9 @@ pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
 
 from fastapi.testclient import TestClient  # noqa: E402
-from gui_harness import (  # noqa: E402
+
+import xmem.gui.project as project_module  # noqa: E402
+from tests.gui_harness import (  # noqa: E402
     Inputs,
     N,
     cli_track,
@@ -27,9 +29,7 @@ from gui_harness import (  # noqa: E402
     read_ids,
     wait_job,
 )
-from scene import H, W, ids  # noqa: E402
-
-import xmem.gui.project as project_module  # noqa: E402
+from tests.scene import H, W, ids  # noqa: E402
 from xmem.cli import gui as gui_cli  # noqa: E402
 from xmem.cli.main import main  # noqa: E402
 from xmem.gui.jobs import Tracker, passes  # noqa: E402
@@ -435,7 +435,8 @@ def test_a_frames_folder_is_a_project_too(
     client: TestClient, workspace: Workspace, tmp_path: Path
 ) -> None:
     from PIL import Image
-    from scene import frame
+
+    from tests.scene import frame
 
     folder = tmp_path / "frames"
     folder.mkdir()

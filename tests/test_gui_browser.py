@@ -36,7 +36,9 @@ sync_api = pytest.importorskip(
 pytest.importorskip("uvicorn")
 
 import torch  # noqa: E402
-from gui_harness import (  # noqa: E402
+
+import xmem.gui.project as project_module  # noqa: E402
+from tests.gui_harness import (  # noqa: E402
     Inputs,
     N,
     cli_track,
@@ -45,9 +47,7 @@ from gui_harness import (  # noqa: E402
     read_ids,
     serving,
 )
-from scene import box  # noqa: E402
-
-import xmem.gui.project as project_module  # noqa: E402
+from tests.scene import box  # noqa: E402
 from xmem.cli.main import build_parser  # noqa: E402
 from xmem.cli.options import load_tracker  # noqa: E402
 from xmem.gui.jobs import Tracker  # noqa: E402

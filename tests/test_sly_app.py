@@ -20,8 +20,10 @@ sly = pytest.importorskip("supervisely")
 
 from fastapi.testclient import TestClient  # noqa: E402
 from PIL import Image  # noqa: E402
-from sly_platform import SuperviselyEmulator, default_frame, harness  # noqa: E402
-from sly_platform.harness import (  # noqa: E402
+from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
+
+from tests.sly_platform import SuperviselyEmulator, default_frame, harness  # noqa: E402
+from tests.sly_platform.harness import (  # noqa: E402
     POLYGON,
     SQUARE,
     VIDEO,
@@ -36,8 +38,6 @@ from sly_platform.harness import (  # noqa: E402
     track,
     wait_until,
 )
-from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
-
 from xmem.integrations.supervisely import session  # noqa: E402
 from xmem.integrations.supervisely.geometry import rasterize  # noqa: E402
 from xmem.runtime.machine import current_rss_mb  # noqa: E402

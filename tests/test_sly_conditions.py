@@ -17,8 +17,10 @@ import pytest
 pytest.importorskip("supervisely")
 
 from fastapi.testclient import TestClient  # noqa: E402
-from sly_platform import SuperviselyEmulator, davis, harness  # noqa: E402
-from sly_platform.harness import (  # noqa: E402
+from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
+
+from tests.sly_platform import SuperviselyEmulator, davis, harness  # noqa: E402
+from tests.sly_platform.harness import (  # noqa: E402
     POLYGON,
     SQUARE,
     VIDEO,
@@ -32,8 +34,6 @@ from sly_platform.harness import (  # noqa: E402
     track,
     wait_until,
 )
-from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
-
 from xmem.integrations.supervisely.platform import CallPolicy  # noqa: E402
 
 app, client, emulator = harness.app, harness.client, harness.emulator  # the shared fixtures

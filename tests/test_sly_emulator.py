@@ -12,7 +12,7 @@ import requests
 
 supervisely = pytest.importorskip("supervisely")
 
-from sly_platform import SuperviselyEmulator, default_frame  # noqa: E402
+from tests.sly_platform import SuperviselyEmulator, default_frame  # noqa: E402
 
 VIDEO_ID = 101
 FRAMES, WIDTH, HEIGHT = 60, 48, 32

@@ -18,12 +18,12 @@ import torch
 pytest.importorskip("supervisely")
 
 import requests  # noqa: E402
-from recipe import official_shapes, recipe_state_dict  # noqa: E402
-from sly_platform import SuperviselyEmulator, default_frame  # noqa: E402
 from supervisely.geometry.bitmap import Bitmap  # noqa: E402
 from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
 
 import xmem  # noqa: E402
+from tests.recipe import official_shapes, recipe_state_dict  # noqa: E402
+from tests.sly_platform import SuperviselyEmulator, default_frame  # noqa: E402
 from xmem.model.network import XMem  # noqa: E402
 
 H, W, FRAMES, VIDEO = 64, 96, 10, 7

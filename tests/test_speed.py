@@ -14,11 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import TINY, tiny_network
-from scene import encode_video, frame, ids
-from test_golden import GOLDEN, SCENARIOS, run_scenario
 
 import xmem
+from tests.golden import SCENARIOS, run_scenario
+from tests.nets import TINY, tiny_network
+from tests.recipe import GOLDEN
+from tests.scene import encode_video, frame, ids
 from xmem.bench.compare import compare
 from xmem.bench.measure import run_benchmark
 from xmem.cli.main import build_parser

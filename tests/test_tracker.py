@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from scene import H, N, W, encode_video, frame, ids
 
 import xmem
+from tests.scene import H, N, W, encode_video, frame, ids
 from xmem.inference.options import TrackOptions
 from xmem.inference.speed import SpeedOptions, prepare_network
 from xmem.inference.tracker import DECODE_AHEAD, FrameResult, Tracker

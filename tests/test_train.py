@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TINY, tiny_network
 from PIL import Image
-from scene import N, frame, ids
 
+from tests.nets import TINY, tiny_network
+from tests.scene import N, frame, ids
 from xmem.cli.main import main
 from xmem.model.checkpoint import load_network
 from xmem.model.network import MODELS
