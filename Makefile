@@ -23,7 +23,7 @@ demo: $(VENV)/.installed
 lint: $(VENV)/.installed
 	$(PY) -m ruff check xmem tests scripts
 	$(PY) -m ruff format --check xmem tests scripts
-	$(PY) -m mypy xmem
+	$(PY) -m mypy xmem tests
 
 test: $(VENV)/.installed lint
 	$(PY) -m pytest -q

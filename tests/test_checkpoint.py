@@ -41,7 +41,7 @@ def test_dims_and_backbones_are_read_from_the_checkpoint() -> None:
     assert infer_config(XMem(other).state_dict()) == other
 
 
-def test_prefixes_and_training_containers(tmp_path) -> None:
+def test_prefixes_and_training_containers(tmp_path: Path) -> None:
     net = tiny_network()
     sd = net.state_dict()
     wrapped = {f"module._orig_mod.{k}": v for k, v in sd.items()}
@@ -97,14 +97,14 @@ def test_no_sensory_model_tracks() -> None:
         (b"", "not a PyTorch checkpoint"),
     ],
 )
-def test_garbage_files(tmp_path, content: bytes, message: str) -> None:
+def test_garbage_files(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "bad.pth"
     path.write_bytes(content)
     with pytest.raises(XMemError, match=message):
         load_network(path)
 
 
-def test_wrong_contents(tmp_path) -> None:
+def test_wrong_contents(tmp_path: Path) -> None:
     path = tmp_path / "x.pth"
     torch.save([1, 2, 3], path)
     with pytest.raises(XMemError, match="state dict"):

@@ -109,7 +109,8 @@ def check_masks(out: Path, names: list[str]) -> list[np.ndarray]:
     for name in names:
         with Image.open(out / f"{name}.png") as img:
             assert img.mode == "P" and img.size == (W, H)
-            assert img.getpalette()[:12] == PALETTE[:12]
+            palette = img.getpalette()
+            assert palette is not None and palette[:12] == PALETTE[:12]
             masks.append(np.asarray(img))
     return masks
 

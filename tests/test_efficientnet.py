@@ -12,7 +12,14 @@ from tests.nets import tiny_network
 from xmem.errors import XMemError
 from xmem.model import efficientnet
 from xmem.model.checkpoint import build_network, infer_config
-from xmem.model.efficientnet import LiteTrunk, from_package_state_dict, level_channels, stages
+from xmem.model.efficientnet import (
+    LiteTrunk,
+    MBConv,
+    from_package_state_dict,
+    level_channels,
+    stages,
+)
+from xmem.model.encoders import KeyEncoder
 from xmem.model.fuse import fold_batchnorm
 from xmem.model.network import (
     MODELS,
@@ -21,6 +28,19 @@ from xmem.model.network import (
     freeze_early_blocks,
     init_imagenet_backbones,
 )
+
+
+def lite(trunk: object) -> LiteTrunk:
+    """A Lite model's trunk (typed ``nn.Module`` on the network), for typed attribute access."""
+    assert isinstance(trunk, LiteTrunk)
+    return trunk
+
+
+def mbconv(trunk: LiteTrunk, index: int) -> MBConv:
+    block = trunk.blocks[index]
+    assert isinstance(block, MBConv)
+    return block
+
 
 # the inverse of the mapping under test: our names → EfficientNet-PyTorch's
 _PACKAGE_NAMES = {"conv1": "_expand_conv", "bn1": "_bn0", "conv2": "_depthwise_conv"}
@@ -65,13 +85,14 @@ def test_package_keys_map_onto_the_trunk() -> None:
     trunk = LiteTrunk("efficientnet-lite0")
     trunk.load_state_dict(mapped, strict=True)  # every key, nothing extra
     assert torch.equal(trunk.conv1.weight, package["_conv_stem.weight"])
+    assert trunk.bn1.running_var is not None
     assert torch.equal(trunk.bn1.running_var, package["_bn0.running_var"])
-    block = trunk.blocks[4]
+    block = mbconv(trunk, 4)
     assert block.conv1 is not None
     assert torch.equal(block.conv1.weight, package["_blocks.4._expand_conv.weight"])
     assert torch.equal(block.conv2.weight, package["_blocks.4._depthwise_conv.weight"])
     assert torch.equal(block.bn3.bias, package["_blocks.4._bn2.bias"])
-    assert trunk.blocks[0].conv1 is None  # expansion ratio 1: no expand convolution
+    assert mbconv(trunk, 0).conv1 is None  # expansion ratio 1: no expand convolution
     with pytest.raises(ValueError, match=r"blocks\.9\."):
         from_package_state_dict(
             {k: v for k, v in package.items() if not k.startswith("_blocks.9.")},
@@ -107,6 +128,8 @@ def test_batch_norm_folds_into_the_lite_trunks() -> None:
     torch.manual_seed(0)
     net = XMem(MODELS["xmem-lite0"]).eval()
     for bn in backbone_batchnorms(net):  # non-trivial statistics
+        assert isinstance(bn, torch.nn.BatchNorm2d)
+        assert bn.running_mean is not None and bn.running_var is not None
         bn.running_mean.uniform_(-0.5, 0.5)
         bn.running_var.uniform_(0.5, 2.0)
     folded = fold_batchnorm(net)
@@ -124,15 +147,16 @@ def test_imagenet_init_loads_the_installed_package() -> None:
     path = efficientnet.package_weights_path("efficientnet-lite0")
     package = torch.load(path, map_location="cpu", weights_only=True)
     assert torch.equal(
-        net.key_encoder.blocks[9].conv2.weight, package["_blocks.9._depthwise_conv.weight"]
+        mbconv(lite(net.key_encoder), 9).conv2.weight, package["_blocks.9._depthwise_conv.weight"]
     )
-    trunk = net.value_encoder.trunk
-    assert trunk is not None
+    trunk = lite(net.value_encoder.trunk)
     assert torch.equal(trunk.conv1.weight[:, :3], package["_conv_stem.weight"])
     assert not trunk.conv1.weight[:, 3:].any()
 
 
-def test_imagenet_init_without_the_package_says_how_to_install_it(monkeypatch) -> None:
+def test_imagenet_init_without_the_package_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     real = importlib.util.find_spec
     monkeypatch.setattr(
         importlib.util,
@@ -151,11 +175,11 @@ def test_frozen_blocks_and_frozen_statistics_in_training() -> None:
 
     net = XMem(MODELS["xmem-lite0"])
     freeze_early_blocks(net, 3)
-    assert not any(p.requires_grad for p in net.key_encoder.conv1.parameters())
-    assert not any(p.requires_grad for p in net.key_encoder.blocks[2].parameters())
-    assert all(p.requires_grad for p in net.key_encoder.blocks[3].parameters())
-    trunk = net.value_encoder.trunk
-    assert trunk is not None and trunk.conv1.weight.requires_grad  # where the masks come in
+    key_trunk = lite(net.key_encoder)
+    assert not any(p.requires_grad for p in key_trunk.conv1.parameters())
+    assert not any(p.requires_grad for p in key_trunk.blocks[2].parameters())
+    assert all(p.requires_grad for p in key_trunk.blocks[3].parameters())
+    assert lite(net.value_encoder.trunk).conv1.weight.requires_grad  # where the masks come in
     config = StageConfig(stage="synthetic", model="xmem-lite0", freeze_backbone_bn=True)
     model = ClipModel(net, config).train()
     assert not any(bn.training for bn in backbone_batchnorms(net))
@@ -176,9 +200,11 @@ def test_pretrained_trunks_learn_at_their_own_rate() -> None:
     heads, trunks = parameter_groups(net, config)
     assert trunks["lr"] == pytest.approx(1e-5) and "lr" not in heads
     slow = {id(p) for p in trunks["params"]}
-    assert id(net.key_encoder.blocks[5].conv1.weight) in slow
-    value_trunk = net.value_encoder.trunk
-    assert value_trunk is not None and id(value_trunk.blocks[1].conv1.weight) in slow
+    expand = mbconv(lite(net.key_encoder), 5).conv1
+    assert expand is not None and id(expand.weight) in slow
+    value_trunk = lite(net.value_encoder.trunk)
+    expand = mbconv(value_trunk, 1).conv1
+    assert expand is not None and id(expand.weight) in slow
     assert id(value_trunk.conv1.weight) not in slow  # the mask channels learn at the full rate
     assert id(net.decoder.pred.weight) not in slow
     assert len(slow) + len(heads["params"]) == len(list(net.parameters()))
@@ -188,6 +214,7 @@ def test_pretrained_trunks_learn_at_their_own_rate() -> None:
     _, trunks = parameter_groups(resnet, config)
     slow = {id(p) for p in trunks["params"]}
     assert id(resnet.value_encoder.conv1.weight) not in slow
+    assert isinstance(resnet.key_encoder, KeyEncoder)
     assert id(resnet.key_encoder.conv1.weight) in slow
     with pytest.raises(XMemError, match="--backbone-lr-scale"):
         StageConfig(stage="synthetic", backbone_lr_scale=-1)

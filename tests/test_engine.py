@@ -76,7 +76,8 @@ def test_delete_objects(tiny_net: XMem) -> None:
     core.delete_objects([2])
     assert core.object_ids == [1, 5]
     assert core.memory.work_mem.buckets[0].value.shape[0] == 1
-    assert core.memory.sensory.shape[1] == 2
+    sensory = core.memory.sensory
+    assert sensory is not None and sensory.shape[1] == 2
     assert core.step(video_frame(3)).shape[0] == 3
     core.delete_objects([5])
     assert set(core.memory.work_mem.buckets) == {0}

@@ -20,7 +20,8 @@ def modules() -> dict[str, torch.Tensor]:
     return torch.load(GOLDEN / "modules_frame0.pt", weights_only=True)
 
 
-def assert_close(name: str, ours: torch.Tensor, ref: torch.Tensor) -> None:
+def assert_close(name: str, ours: torch.Tensor | None, ref: torch.Tensor) -> None:
+    assert ours is not None, f"{name}: not computed"
     err = (ours.cpu().float() - ref.float()).abs().max().item()
     assert err <= 1e-4 * ref.abs().max().item(), f"{name}: max |Δ| {err:.3g}"
 

@@ -236,7 +236,8 @@ def test_reopening_the_project_resumes(
     with open(root / "annotations" / "00005.png", "rb") as f:
         from PIL import Image
 
-        assert Image.open(f).getpalette()[3:9] == [128, 0, 0, 0, 255, 0]
+        palette = Image.open(f).getpalette()
+        assert palette is not None and palette[3:9] == [128, 0, 0, 0, 255, 0]
 
 
 def test_objects_are_added_edited_and_deleted(
@@ -412,8 +413,9 @@ def test_cli_starts_the_server_and_reports_bad_input(
     with caplog.at_level(logging.INFO):
         assert main(["gui", str(inputs.video), "--project", str(tmp_path / "p"), *args[2:]]) == 0
     assert "http://localhost:7860/ " in caplog.text
-    assert served["state"]["project"]["root"] == str(tmp_path / "p")
-    assert served["state"]["error"] is None
+    state = served["state"]  # a new name: mypy narrowed served["state"]["project"] to None
+    assert state["project"]["root"] == str(tmp_path / "p")
+    assert state["error"] is None
     assert Project.read_meta(tmp_path / "p") is not None
 
 

@@ -11,7 +11,9 @@ from xmem.memory.ops import readout, similarity, topk_softmax, usage
 from xmem.model.aggregate import aggregate
 
 
-def naive_similarity(mk, ms, qk, qe):  # CK×M, 1×M, CK×Q, CK×Q
+def naive_similarity(
+    mk: torch.Tensor, ms: torch.Tensor, qk: torch.Tensor, qe: torch.Tensor | None
+) -> torch.Tensor:  # CK×M, 1×M, CK×Q, CK×Q
     ck, m = mk.shape
     q = qk.shape[1]
     out = torch.empty(m, q, dtype=torch.float64)

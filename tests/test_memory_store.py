@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from xmem.memory.manager import MemoryManager
 from xmem.memory.store import KeyValueMemoryStore
 
 
-def elements(m: int, ck: int = 4, n: int = 2, cv: int = 3, seed: int = 0):
+def elements(
+    m: int, ck: int = 4, n: int = 2, cv: int = 3, seed: int = 0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
     key = torch.randn(ck, m, generator=g)
     return key, torch.ones(1, m), torch.ones(ck, m), torch.randn(n, cv, m, generator=g)
@@ -69,8 +73,8 @@ def test_remove_objects_and_groups() -> None:
     assert 1 not in store and store.total_size == 4
 
 
-def manager(**kw) -> MemoryManager:
-    options = dict(
+def manager(**kw: Any) -> MemoryManager:
+    options: dict[str, Any] = dict(
         top_k=5,
         enable_long_term=True,
         enable_long_term_count_usage=True,
@@ -83,7 +87,9 @@ def manager(**kw) -> MemoryManager:
     return MemoryManager(**options)
 
 
-def frame(seed: int, ck: int = 4, hw: int = 4, values: dict[int, int] | None = None):
+def frame(
+    seed: int, ck: int = 4, hw: int = 4, values: dict[int, int] | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[int, torch.Tensor]]:
     """A memory frame whose value channel 0 equals key channel 0 (to check alignment)."""
     g = torch.Generator().manual_seed(seed)
     key = 10 * torch.randn(ck, 2, hw // 2, generator=g)  # far apart: affinities ~ one-hot
@@ -98,6 +104,7 @@ def frame(seed: int, ck: int = 4, hw: int = 4, values: dict[int, int] | None = N
 def assert_aligned(mm: MemoryManager) -> None:
     for store in (mm.work_mem, mm.long_mem):
         for b in store.buckets.values():
+            assert b.shrinkage is not None
             assert b.value.shape[-1] == b.key.shape[-1] == b.shrinkage.shape[-1]
             torch.testing.assert_close(
                 b.value[:, 0], b.key[0].expand_as(b.value[:, 0]), atol=1e-3, rtol=1e-3

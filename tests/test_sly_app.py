@@ -500,6 +500,12 @@ def test_health_and_session_info(client: TestClient) -> None:
     assert info["tracking_algorithms"] == ["xmem"] and info["device"] == "cpu"
 
 
+def rss_mb() -> float:
+    mb = current_rss_mb()
+    assert mb is not None, "no RSS reading on this platform"
+    return mb
+
+
 def test_long_1080p_range_keeps_memory_bounded(
     client: TestClient, emulator: SuperviselyEmulator, app: Any
 ) -> None:
@@ -507,15 +513,15 @@ def test_long_1080p_range_keeps_memory_bounded(
     when tracking is slower than the download (frames must not pile up ahead)."""
     frames = 100
     app.engine = Fake(delay=0.08)
-    peak = [current_rss_mb()]
+    peak = [rss_mb()]
     done = threading.Event()
 
     def sample() -> None:
         while not done.is_set():
-            peak.append(current_rss_mb())
+            peak.append(rss_mb())
             time.sleep(0.01)
 
-    before = current_rss_mb()
+    before = rss_mb()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     body = {

@@ -289,7 +289,12 @@ def test_figures_outside_the_video_or_of_unknown_objects_are_rejected(
 
     emulator.reset()
     url = f"{emulator.address}/public/api/v3/figures.bulk.add"
-    figure = {"objectId": 11, "geometryType": "polygon", "geometry": POLYGON, "meta": {"frame": 3}}
+    figure: dict[str, Any] = {
+        "objectId": 11,
+        "geometryType": "polygon",
+        "geometry": POLYGON,
+        "meta": {"frame": 3},
+    }
     bad = [
         {**figure, "meta": {"frame": 12}},
         {**figure, "objectId": 999},

@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -110,7 +111,7 @@ def served(
 def test_served_app_tracks_exactly_like_the_engine(
     served: str, emulator: SuperviselyEmulator, recipe_net: XMem
 ) -> None:
-    body = {
+    body: dict[str, Any] = {
         "context": {"trackId": "e2e", "videoId": VIDEO, "frameIndex": 0, "frames": 20,
                     "figureIds": [71]},
         "api_token": "user-token",

@@ -98,7 +98,8 @@ def test_bad_options_are_refused() -> None:
 
 def test_tf32_is_scoped_and_restored() -> None:
     """The flags are settings, readable without a GPU; the context restores them."""
-    matmul, conv = torch.backends.cuda.matmul, torch.backends.cudnn.conv
+    matmul = torch.backends.cuda.matmul
+    conv = torch.backends.cudnn.conv  # type: ignore[attr-defined]  # not in torch's stubs
     before = (matmul.fp32_precision, conv.fp32_precision)
     with tf32(True, torch.device("cuda")):
         assert (matmul.fp32_precision, conv.fp32_precision) == ("tf32", "tf32")

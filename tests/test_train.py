@@ -17,6 +17,7 @@ from tests.nets import TINY, tiny_network
 from tests.scene import N, frame, ids
 from xmem.cli.main import main
 from xmem.model.checkpoint import load_network
+from xmem.model.encoders import KeyEncoder
 from xmem.model.network import MODELS
 from xmem.runtime.distributed import Worker
 from xmem.train.config import StageConfig
@@ -122,7 +123,8 @@ def test_clip_forward_shapes_and_gradients() -> None:
     assert len(out.logits) == t - 1 and out.prob[0].shape == (b, k + 1, s, s)
     assert torch.allclose(out.prob[0].sum(1), torch.ones(b, s, s), atol=1e-5)
     assert out.prob[-1][:, 2:].abs().max() < 1e-3  # absent objects are selected out
-    sum(p.sum() for p in out.prob).backward()
+    torch.stack([p.sum() for p in out.prob]).sum().backward()
+    assert isinstance(net.key_encoder, KeyEncoder)
     assert net.key_encoder.conv1.weight.grad is not None
 
 

@@ -352,7 +352,9 @@ class SuperviselyEmulator(PlatformState):
         task_id = _require_int(req, "taskId", "tasks.data.get")
         if task_id not in self._tasks:
             raise HttpError(404, f"task {task_id} not found", {"id": task_id})
-        fields = req.get("fields") if isinstance(req.get("fields"), list) else []
+        fields = req.get("fields")
+        if not isinstance(fields, list):
+            fields = []
         return json_response(200, {"result": {str(f): None for f in fields}})
 
     def _notify(self, body: Any) -> Response:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -248,7 +248,7 @@ class Tracker:
         reverse: bool = False,
         return_prob: bool = False,
         timer: StageTimer | None = None,
-    ) -> Iterator[FrameResult]:
+    ) -> Generator[FrameResult, None, None]:
         """Track the annotated objects through a video, yielding each frame as it is done.
 
         Args:
@@ -341,7 +341,7 @@ def track(
     return_prob: bool = False,
     timer: StageTimer | None = None,
     **legacy: Any,
-) -> Iterator[FrameResult]:
+) -> Generator[FrameResult, None, None]:
     """Track the annotated objects through one video: ``Tracker(network, options).track(...)``.
 
     To track several videos with one network, make a :class:`Tracker` once (it prepares the
