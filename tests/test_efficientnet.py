@@ -184,7 +184,7 @@ def test_frozen_blocks_and_frozen_statistics_in_training() -> None:
     model = ClipModel(net, config).train()
     assert not any(bn.training for bn in backbone_batchnorms(net))
     assert net.decoder.training
-    with pytest.raises(XMemError, match="--init-backbone must be 'imagenet'"):
+    with pytest.raises(XMemError, match="init_backbone must be 'imagenet'"):
         StageConfig(stage="synthetic", init_backbone="random")
     with pytest.raises(XMemError, match="Lite"):
         freeze_early_blocks(tiny_network(), 1)
@@ -216,5 +216,5 @@ def test_pretrained_trunks_learn_at_their_own_rate() -> None:
     assert id(resnet.value_encoder.conv1.weight) not in slow
     assert isinstance(resnet.key_encoder, KeyEncoder)
     assert id(resnet.key_encoder.conv1.weight) in slow
-    with pytest.raises(XMemError, match="--backbone-lr-scale"):
+    with pytest.raises(XMemError, match="backbone_lr_scale must be at least 0"):
         StageConfig(stage="synthetic", backbone_lr_scale=-1)
