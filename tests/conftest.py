@@ -11,6 +11,16 @@ from xmem.model.checkpoint import build_network
 from xmem.model.network import XMem
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``gpu`` need a CUDA device: skipped where there is none."""
+    if torch.cuda.is_available():
+        return
+    no_cuda = pytest.mark.skip(reason="no CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(no_cuda)
+
+
 @pytest.fixture(scope="session")
 def recipe_net() -> XMem:
     """The full published architecture with the golden recipe weights."""

@@ -524,10 +524,14 @@ def test_overlay_below_a_regular_file(
 
 
 def test_cuda_without_cuda(
-    inputs: Inputs, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+    inputs: Inputs,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    if torch.cuda.is_available():
-        pytest.skip("CUDA is available")
+    """The opposite of a gpu test: a machine without CUDA, also simulated where there is one."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     args = [inputs.video, "-m", inputs.first_mask, "--weights", inputs.weights]
     before = snapshot(tmp_path)
     r = xmem(caplog, capsys, *args, "--out", tmp_path / "out", "--device", "cuda")

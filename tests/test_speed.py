@@ -31,8 +31,6 @@ from xmem.io.writer import BackgroundWriter
 from xmem.model.network import XMem, object_chunks
 
 EAGER = SpeedOptions.eager()
-CUDA = torch.cuda.is_available()
-needs_cuda = pytest.mark.skipif(not CUDA, reason="no CUDA device")
 
 # -- the network: chunked objects, channels-last -----------------------------------------
 
@@ -320,10 +318,10 @@ def test_side_by_side_benchmark(tiny_net: XMem) -> None:
     assert sum(r.seconds for r in fast.records) > 0
 
 
-# -- CUDA (skipped without a GPU) ----------------------------------------------------------
+# -- CUDA (marked gpu: skipped without a GPU) ----------------------------------------------
 
 
-@needs_cuda
+@pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 @pytest.mark.parametrize("compile_mode", ["off", "reduce-overhead"])
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -338,7 +336,7 @@ def test_cuda_fast_paths_on_the_golden_scenarios(
     assert agreement >= 0.995, f"argmax agreement {agreement:.5f}"
 
 
-@needs_cuda
+@pytest.mark.gpu
 def test_cuda_track_with_pinned_read_back_matches_the_cpu(tiny_net: XMem) -> None:
     frames = [frame(t) for t in range(12)]
     reference = run_track(copy.deepcopy(tiny_net).cpu(), EAGER, frames)
