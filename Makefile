@@ -7,7 +7,7 @@ TORCH  ?= torch==2.13.0
 WEIGHTS ?=
 DEMO_OUT ?= demo-output
 
-.PHONY: demo test lint install clean
+.PHONY: demo test test-fast lint install clean
 
 $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,13 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff format --check xmem tests scripts
 	$(PY) -m mypy xmem tests
 
+# CI: lint, then every test (slow ones included; gpu ones skip themselves without CUDA)
 test: $(VENV)/.installed lint
 	$(PY) -m pytest -q
+
+# the inner loop: tests not marked slow, no lint
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest -q -m "not slow"
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache .ruff_cache .mypy_cache

@@ -52,6 +52,7 @@ def test_the_bundle_is_the_offline_default(monkeypatch: pytest.MonkeyPatch, tmp_
     assert resolve_weights(None, download_missing=False) == BUNDLE
 
 
+@pytest.mark.slow
 def test_the_bundled_model_tracks_the_sample_clip() -> None:
     """Trained weights, not random ones: both objects of the sample clip are followed."""
     object_masks = _sample_truth()

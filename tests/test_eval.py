@@ -287,6 +287,7 @@ def test_two_workers_give_the_same_report(
     assert len(results(two)["workers"]) == 2
 
 
+@pytest.mark.slow
 def test_two_workers_track_with_xmem(
     data: Data, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -309,6 +310,7 @@ def test_two_workers_track_with_xmem(
     assert report["summary"]["fps"] > 0 and report["summary"]["objects"] == 3
 
 
+@pytest.mark.slow
 def test_torchrun_two_processes(data: Data, tmp_path: Path) -> None:
     run = tmp_path / "run"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2"]

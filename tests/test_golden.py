@@ -81,6 +81,7 @@ def prepared_nets(recipe_net: XMem) -> dict[str, XMem]:
     return {path: prepare_network(recipe_net, speed) for path, speed in PATHS.items()}
 
 
+@pytest.mark.slow  # the full network on whole clips: 4-7 s each (test_modules_* stay fast)
 @pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_scenario(prepared_nets: dict[str, XMem], name: str, path: str) -> None:

@@ -246,6 +246,7 @@ def test_background_writer_runs_every_job_and_reports_errors() -> None:
     shutil.which("g++") is None and shutil.which("c++") is None,
     reason="torch.compile on the CPU needs a C++ compiler",
 )
+@pytest.mark.slow  # torch.compile
 def test_compiled_network_gives_the_reference_masks(tiny_net: XMem) -> None:
     frames = [frame(t) for t in range(6)]
     reference = run_track(tiny_net, EAGER, frames)
