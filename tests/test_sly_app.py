@@ -506,6 +506,7 @@ def rss_mb() -> float:
     return mb
 
 
+@pytest.mark.slow
 def test_long_1080p_range_keeps_memory_bounded(
     client: TestClient, emulator: SuperviselyEmulator, app: Any
 ) -> None:

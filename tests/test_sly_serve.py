@@ -17,6 +17,7 @@ import pytest
 import torch
 
 pytest.importorskip("supervisely")
+pytestmark = pytest.mark.slow  # each test starts `xmem serve` in a new process
 
 import requests  # noqa: E402
 from supervisely.geometry.bitmap import Bitmap  # noqa: E402

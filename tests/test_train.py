@@ -131,6 +131,7 @@ def test_clip_forward_shapes_and_gradients() -> None:
 # -- the loop ----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_training_decreases_the_loss(tmp_path: Path) -> None:
     data = make_davis(tmp_path / "davis")
     trainer = Trainer(
@@ -147,6 +148,7 @@ def test_training_decreases_the_loss(tmp_path: Path) -> None:
     assert net.config == TINY
 
 
+@pytest.mark.slow
 def test_periodic_validation_logs_jf(tmp_path: Path) -> None:
     data = make_davis(tmp_path / "davis")
     cfg = config(data, iterations=4, val_data=str(data), val_split="train", val_every=2)
@@ -195,6 +197,7 @@ def xmem_train(caplog: pytest.LogCaptureFixture, *args: object) -> tuple[int, li
     return code, [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
 
 
+@pytest.mark.slow
 def test_cli_ddp_two_processes(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     data = make_davis(tmp_path / "davis")
     weights = tmp_path / "tiny.pth"  # spawned processes do not see the "tiny" architecture
