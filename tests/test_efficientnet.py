@@ -160,7 +160,7 @@ def test_frozen_blocks_and_frozen_statistics_in_training() -> None:
     model = ClipModel(net, config).train()
     assert not any(bn.training for bn in backbone_batchnorms(net))
     assert net.decoder.training
-    with pytest.raises(XMemError, match="--init-backbone must be 'imagenet'"):
+    with pytest.raises(XMemError, match="init_backbone must be 'imagenet'"):
         StageConfig(stage="synthetic", init_backbone="random")
     with pytest.raises(XMemError, match="Lite"):
         freeze_early_blocks(tiny_network(), 1)
@@ -189,5 +189,5 @@ def test_pretrained_trunks_learn_at_their_own_rate() -> None:
     slow = {id(p) for p in trunks["params"]}
     assert id(resnet.value_encoder.conv1.weight) not in slow
     assert id(resnet.key_encoder.conv1.weight) in slow
-    with pytest.raises(XMemError, match="--backbone-lr-scale"):
+    with pytest.raises(XMemError, match="backbone_lr_scale must be at least 0"):
         StageConfig(stage="synthetic", backbone_lr_scale=-1)
