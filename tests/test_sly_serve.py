@@ -26,6 +26,8 @@ from supervisely.geometry.helpers import deserialize_geometry  # noqa: E402
 import xmem  # noqa: E402
 from tests.recipe import official_shapes, recipe_state_dict  # noqa: E402
 from tests.sly_platform import SuperviselyEmulator, default_frame  # noqa: E402
+from xmem.errors import ConfigError  # noqa: E402
+from xmem.integrations.supervisely.options import ServeOptions  # noqa: E402
 from xmem.model.network import XMem  # noqa: E402
 
 H, W, FRAMES, VIDEO = 64, 96, 10, 7
@@ -188,8 +190,21 @@ def test_serve_with_missing_weights_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
-def test_serve_rejects_a_min_part_outside_zero_to_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--min-part", "1.5"), ("--max-concurrent", "0"), ("--person-references", "-1")],
+)
+def test_serve_rejects_bad_app_options_by_their_flag(tmp_path: Path, flag: str, value: str) -> None:
     env = {**os.environ, "SERVER_ADDRESS": "http://127.0.0.1:9", "SLY_APP_DATA_DIR": str(tmp_path)}
-    done = run_cli("--min-part", "1.5", env=env)
-    assert done.returncode == 2 and "--min-part" in done.stderr
+    done = run_cli(flag, value, env=env)
+    assert done.returncode == 2 and f"error: {flag} must be" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_app_options_name_their_fields() -> None:
+    with pytest.raises(ConfigError, match="min_part must be a fraction") as e:
+        ServeOptions(min_part=-0.1)
+    assert e.value.fields == ("min_part",)
+    with pytest.raises(ConfigError, match="chunk must be at least 1"):
+        ServeOptions(chunk=0)
+    assert ServeOptions().min_part == 0.05

@@ -22,6 +22,7 @@ from supervisely.geometry.bitmap import Bitmap
 
 from xmem.inference.tracker import FrameResult, ObjectMasks
 from xmem.integrations.supervisely.app import XMemTracking
+from xmem.integrations.supervisely.options import ServeOptions
 from xmem.integrations.supervisely.platform import CallPolicy
 
 from .emulator import SuperviselyEmulator
@@ -121,7 +122,7 @@ def shared(tmp: Path) -> tuple[SuperviselyEmulator, XMemTracking]:
         env = {**ENV, "SERVER_ADDRESS": emu.address, "SLY_APP_DATA_DIR": str(tmp)}
         env["SMART_CACHE_CONTAINER_DIR"] = str(tmp / "cache")
         os.environ.update(env)
-        app = XMemTracking(Fake(), "cpu", progress_interval=0.0, chunk=4)
+        app = XMemTracking(Fake(), "cpu", options=ServeOptions(chunk=4), progress_interval=0.0)
         app.serve()
         _SHARED.update(emulator=emu, app=app)
     return _SHARED["emulator"], _SHARED["app"]

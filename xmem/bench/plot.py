@@ -35,7 +35,7 @@ def plot_benchmark(result: BenchmarkResult, path: str | Path) -> None:
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
     except ImportError as e:
-        raise XMemError("--plot needs matplotlib: pip install 'xmem[plot]'") from e
+        raise XMemError("plotting needs matplotlib: pip install 'xmem[plot]'") from e
     records = result.records
     if not records:
         raise ValueError("no frames to plot")

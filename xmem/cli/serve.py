@@ -5,11 +5,21 @@ from __future__ import annotations
 import argparse
 import logging
 
-from xmem.cli.options import add_inference_options, load_tracker, select_device, track_options
+from xmem.cli.options import (
+    add_inference_options,
+    load_tracker,
+    option_errors,
+    select_device,
+    track_options,
+)
 from xmem.errors import XMemError
+from xmem.integrations.supervisely.options import MIN_PART, ServeOptions
 from xmem.model.weights import resolve_weights
 
 logger = logging.getLogger(__name__)
+
+# ServeOptions' fields whose flag is not ``--`` + the field name
+FLAGS = {"keyframes": "--ignore-person-figures", "references": "--person-references"}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +44,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--min-part",
         type=float,
-        default=0.05,
+        default=MIN_PART,
         help="drop connected parts of a tracked object smaller than this fraction of its "
         "largest part (specks); 0 keeps every part (default 0.05)",
     )
@@ -56,6 +66,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    with option_errors(FLAGS):
+        serve_options = ServeOptions(
+            max_concurrent=args.max_concurrent,
+            chunk=args.chunk,
+            min_part=args.min_part,
+            keyframes=not args.ignore_person_figures,
+            references=args.person_references,
+        )
     try:
         import uvicorn
 
@@ -65,12 +83,6 @@ def run(args: argparse.Namespace) -> int:
             f"xmem serve needs the Supervisely SDK ({e.name} is missing): "
             "pip install 'xmem[supervisely]'"
         ) from e
-    if args.max_concurrent < 1 or args.chunk < 1:
-        raise XMemError("--max-concurrent and --chunk must be at least 1")
-    if not 0 <= args.min_part <= 1:
-        raise XMemError("--min-part must be a fraction between 0 and 1")
-    if args.person_references < 0:
-        raise XMemError("--person-references must be 0 or more")
     device = select_device(args.device)
     options = track_options(args, precision=server.default_precision(device))
     server.prepare_environment(args.server_address, args.api_token)
@@ -80,11 +92,7 @@ def run(args: argparse.Namespace) -> int:
         tracker,
         model_name=weights.stem,
         weights=str(weights),
-        max_concurrent=args.max_concurrent,
-        chunk=args.chunk,
-        min_part=args.min_part,
-        keyframes=not args.ignore_person_figures,
-        references=args.person_references,
+        options=serve_options,
     )
     logger.info("serving on http://%s:%d", args.host, args.port)
     uvicorn.run(app.app, host=args.host, port=args.port, log_level="warning")

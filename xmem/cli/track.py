@@ -16,7 +16,7 @@ from xmem.errors import XMemError
 from xmem.io.frames import open_frames
 from xmem.io.masks import Mask, find_annotations, read_mask, write_mask
 from xmem.io.output import StagedDirectory, atomic_output_file
-from xmem.io.overlay import render_overlay
+from xmem.io.overlay import check_overlay_path, render_overlay
 from xmem.io.source import FrameSource
 from xmem.io.writer import BackgroundWriter
 
@@ -78,15 +78,8 @@ def load_annotations(
 
 def run(args: argparse.Namespace) -> int:
     options = track_options(args)
-    if args.overlay is not None and args.overlay.suffix.lower() not in (
-        ".mp4",
-        ".mov",
-        ".mkv",
-        ".avi",
-    ):
-        raise XMemError(
-            f"--overlay must be a video file (.mp4, .mov, .mkv, .avi), got '{args.overlay}'"
-        )
+    if args.overlay is not None:
+        check_overlay_path(args.overlay)  # before the work, not after it
     device = select_device(args.device)
     with open_frames(args.input) as source:
         annotations, palette = load_annotations(source, args.masks, args.reverse)

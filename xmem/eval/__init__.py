@@ -1,1 +1,1 @@
-"""Evaluation: DAVIS metrics, dataset layouts, the evaluation runner and benchmarks."""
+"""Accuracy: DAVIS metrics (J and F), the evaluation runner and its report."""

@@ -75,6 +75,16 @@ def blend(
 
 
 # Encoders tried in order: H.264 when FFmpeg has libx264, else MPEG-4 part 2.
+def check_overlay_path(out: str | Path) -> Path:
+    """``out`` as a path, if it names a video file the overlay can be written as."""
+    out = Path(out)
+    if out.suffix.lower() not in OVERLAY_EXTENSIONS:
+        raise XMemError(
+            f"overlay '{out}' must be a video file ending in {', '.join(OVERLAY_EXTENSIONS)}"
+        )
+    return out
+
+
 OVERLAY_CODECS = ("libx264", "mpeg4")
 _CODEC_OPTIONS = {"libx264": {"crf": "20"}}
 
@@ -137,9 +147,7 @@ def render_overlay(
 
     Odd frame sizes are padded by one edge pixel, as yuv420p needs even dimensions.
     """
-    out = Path(out)
-    if out.suffix.lower() not in OVERLAY_EXTENSIONS:
-        raise XMemError(f"overlay '{out}' must end in one of {', '.join(OVERLAY_EXTENSIONS)}")
+    out = check_overlay_path(out)
     n = len(frames)
     if len(masks) != n:
         raise XMemError(f"overlay '{out}': got {len(masks)} masks for {n} frames")

@@ -28,7 +28,7 @@ from xmem.integrations.supervisely import protocol
 from xmem.integrations.supervisely.device import DeviceSlots
 from xmem.integrations.supervisely.fields import RequestError, direct_session
 from xmem.integrations.supervisely.frames import FrameFeed, local_frames, video_frames
-from xmem.integrations.supervisely.geometry import MIN_PART
+from xmem.integrations.supervisely.options import ServeOptions
 from xmem.integrations.supervisely.platform import (
     CallPolicy,
     PlatformApi,
@@ -88,32 +88,25 @@ class XMemTracking(MaskTracking):
         model_name: str = "XMem",
         weights: str | None = None,
         precision: str = "fp32",
-        max_concurrent: int = 1,
-        chunk: int = 16,
+        options: ServeOptions | None = None,
         progress_interval: float = 0.0,
-        min_part: float = MIN_PART,
         policy: CallPolicy | None = None,
-        keyframes: bool = True,
-        references: int = 0,
         model_dir: str | None = None,
     ) -> None:
-        if max_concurrent < 1 or chunk < 1:
-            raise ValueError("max_concurrent and chunk must be at least 1")
-        if not 0 <= min_part <= 1:
-            raise ValueError("min_part must be a fraction in [0, 1]")
+        options = options or ServeOptions()
         self.engine = engine
         self.xmem_device = device
         self.model_name = model_name
         self.weights = weights
         self.precision = precision
-        self.chunk = chunk
+        self.chunk = options.chunk
         self.progress_interval = progress_interval
-        self.min_part = min_part
+        self.min_part = options.min_part
         self.policy = policy or CallPolicy()
-        self.use_keyframes = keyframes
-        self.references = references
-        self.max_concurrent = max_concurrent
-        self.device_slots = DeviceSlots(max_concurrent)
+        self.use_keyframes = options.keyframes
+        self.references = options.references
+        self.max_concurrent = options.max_concurrent
+        self.device_slots = DeviceSlots(options.max_concurrent)
         argv = sys.argv
         sys.argv = argv[:1]  # the SDK parses the command line for its own "deploy" mode
         # the SDK logs "deployed on cuda device" before trying CUDA, also on a CPU machine

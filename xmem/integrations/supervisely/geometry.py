@@ -15,8 +15,6 @@ from supervisely.geometry.rectangle import Rectangle
 from xmem.integrations.supervisely.fields import RequestError
 
 SUPPORTED = ("bitmap", "polygon")
-# default of `xmem serve --min-part`: parts under 5 % of the object's largest part are specks
-MIN_PART = 0.05
 
 
 def parse_geometry(geometry_type: Any, data: Any, what: str) -> Geometry:

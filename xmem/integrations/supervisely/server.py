@@ -10,7 +10,7 @@ import torch
 
 from xmem import Tracker, XMemError
 from xmem.integrations.supervisely.app import XMemTracking
-from xmem.integrations.supervisely.geometry import MIN_PART
+from xmem.integrations.supervisely.options import ServeOptions
 
 logger = logging.getLogger(__name__)
 
@@ -38,11 +38,7 @@ def create_app(
     *,
     model_name: str = "XMem",
     weights: str | None = None,
-    max_concurrent: int = 1,
-    chunk: int = 16,
-    min_part: float = MIN_PART,
-    keyframes: bool = True,
-    references: int = 0,
+    options: ServeOptions | None = None,
 ) -> XMemTracking:
     """The app with its routes, tracking with ``tracker`` (its network on its device, and
     the run options). ``model_name`` and ``weights`` (the checkpoint file) are reported in the
@@ -55,11 +51,7 @@ def create_app(
         model_name=model_name,
         weights=weights,
         precision=precision,
-        max_concurrent=max_concurrent,
-        chunk=chunk,
-        min_part=min_part,
-        keyframes=keyframes,
-        references=references,
+        options=options,
     )
     app.serve()
     logger.info(
