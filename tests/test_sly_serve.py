@@ -17,7 +17,6 @@ import pytest
 import torch
 
 pytest.importorskip("supervisely")
-pytestmark = pytest.mark.slow  # each test starts `xmem serve` in a new process
 
 import requests  # noqa: E402
 from supervisely.geometry.bitmap import Bitmap  # noqa: E402
@@ -111,6 +110,7 @@ def served(
         log.close()
 
 
+@pytest.mark.slow  # starts `xmem serve` in a new process
 def test_served_app_tracks_exactly_like_the_engine(
     served: str, emulator: SuperviselyEmulator, recipe_net: XMem
 ) -> None:
@@ -154,6 +154,7 @@ def test_served_app_tracks_exactly_like_the_engine(
     assert any(m.any() for m in expected.values())
 
 
+@pytest.mark.slow  # starts `xmem serve` in a new process
 def test_served_app_answers_health_and_info(served: str, emulator: SuperviselyEmulator) -> None:
     alive = requests.get(f"{served}/is_alive", timeout=5).json()
     assert alive["running"] is True and alive["mode"] == "production"
@@ -176,6 +177,7 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow  # starts `xmem serve` in a new process
 def test_serve_without_a_server_address_is_a_clear_error(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "SERVER_ADDRESS"}
     done = run_cli("--weights", str(tmp_path / "none.pth"), env=env)
@@ -183,6 +185,7 @@ def test_serve_without_a_server_address_is_a_clear_error(tmp_path: Path) -> None
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # starts `xmem serve` in a new process
 def test_serve_with_missing_weights_is_a_clear_error(tmp_path: Path) -> None:
     env = {**os.environ, "SERVER_ADDRESS": "http://127.0.0.1:9", "SLY_APP_DATA_DIR": str(tmp_path)}
     done = run_cli("--weights", str(tmp_path / "none.pth"), env=env)
@@ -190,6 +193,7 @@ def test_serve_with_missing_weights_is_a_clear_error(tmp_path: Path) -> None:
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.slow  # starts `xmem serve` in a new process
 @pytest.mark.parametrize(
     "flag, value",
     [("--min-part", "1.5"), ("--max-concurrent", "0"), ("--person-references", "-1")],
