@@ -138,7 +138,9 @@ class Davis(Layout):
             raise XMemError(f"no split '{split}': '{sets}' has no {split}.txt")
         if len(candidates) > 1:
             listed = ", ".join(str(c.relative_to(self.root)) for c in candidates)
-            raise XMemError(f"split '{split}' is ambiguous ({listed}); give the path of the split file instead")
+            raise XMemError(
+                f"split '{split}' is ambiguous ({listed}); give the path of the split file instead"
+            )
         return read_split(candidates[0])
 
     def folders(self, name: str) -> tuple[Path, Path]:
