@@ -77,6 +77,9 @@ async function api(method, path, body, raw) {
 }
 
 const json = async (method, path, body) => (await api(method, path, body)).json();
+// how often the page asks for the job while it runs, and so how often it shows the frame being
+// tracked: each shown frame is decoded and encoded by the server, CPU taken from tracking
+const FOLLOW_MS = 500;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // -- canvases ----------------------------------------------------------------------------
@@ -535,7 +538,7 @@ async function poll() {
         }
         break;
       }
-      await sleep(200);
+      await sleep(FOLLOW_MS);
     }
   } finally {
     S.polling = false;
