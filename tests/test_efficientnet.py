@@ -216,5 +216,7 @@ def test_pretrained_trunks_learn_at_their_own_rate() -> None:
     assert id(resnet.value_encoder.conv1.weight) not in slow
     assert isinstance(resnet.key_encoder, KeyEncoder)
     assert id(resnet.key_encoder.conv1.weight) in slow
+    with pytest.raises(XMemError, match="keep_every must be a multiple of save_every"):
+        StageConfig(stage="synthetic", save_every=25, keep_every=30)
     with pytest.raises(XMemError, match="backbone_lr_scale must be at least 0"):
         StageConfig(stage="synthetic", backbone_lr_scale=-1)

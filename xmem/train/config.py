@@ -92,6 +92,12 @@ class StageConfig:
         for name in ("backbone_lr_scale", "keep_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be at least 0", name)
+        if self.keep_every and self.save_every > 0 and self.keep_every % self.save_every:
+            raise ConfigError(
+                "keep_every must be a multiple of save_every (snapshots are kept at saves)",
+                "keep_every",
+                "save_every",
+            )
         for name in ("deep_update_prob", "paste_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must be a probability between 0 and 1", name)
