@@ -11,11 +11,12 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from xmem.errors import XMemError
+from xmem.errors import ConfigError, XMemError
 from xmem.inference.image import IMAGENET_MEAN, IMAGENET_STD
 from xmem.io.masks import write_mask
 from xmem.train.augment import AffineJitter, AugmentConfig, augment_clip
-from xmem.train.clips import StaticClips, SyntheticClips, VideoClips
+from xmem.train.clips import MixedClips, StaticClips, SyntheticClips, VideoClips, build_dataset
+from xmem.train.config import StageConfig
 from xmem.train.data import sample_frame_indices
 from xmem.train.paste import paste_object
 
@@ -228,6 +229,34 @@ def test_synthetic_clips() -> None:
         _check_item(ds[i], 3, 32, 3)
     again = SyntheticClips(num_frames=3, crop=32, max_objects=3, size=(48, 64), samples_per_epoch=3)
     assert torch.equal(again[2]["masks"], ds[2]["masks"])
+
+
+def test_mixed_clips_replace_a_share_of_items_with_synthetic_ones(davis: Path) -> None:
+    base = VideoClips(davis, num_frames=3, crop=32, max_objects=3, samples_per_epoch=40)
+
+    def synthetic_share(p: float) -> float:
+        mixed = MixedClips(base, p)
+        names = [mixed._compose(i, 0, np.random.default_rng(i)).name for i in range(40)]
+        return sum(name.startswith("synthetic video") for name in names) / len(names)
+
+    assert synthetic_share(0.0) == 0.0 and synthetic_share(1.0) == 1.0
+    assert 0.2 < synthetic_share(0.5) < 0.8
+    mixed = MixedClips(base, 0.5)
+    assert len(mixed) == 40 and mixed.config == base.config
+    for i in range(6):
+        _check_item(mixed[i], 3, 32, 3)
+    with pytest.raises(ValueError, match="synthetic_prob"):
+        MixedClips(base, 1.5)
+
+
+def test_synthetic_prob_is_a_stage_option(davis: Path) -> None:
+    config = StageConfig(data=str(davis), num_frames=3, crop=32, synthetic_prob=0.3)
+    assert isinstance(build_dataset(config, 4), MixedClips)
+    assert isinstance(build_dataset(StageConfig(data=str(davis), crop=32), 4), VideoClips)
+    with pytest.raises(ConfigError, match="synthetic_prob"):
+        StageConfig(stage="synthetic", synthetic_prob=0.3)
+    with pytest.raises(ConfigError, match="probability"):
+        StageConfig(data=str(davis), synthetic_prob=2.0)
 
 
 def test_augmentation_keeps_images_and_masks_aligned() -> None:

@@ -27,6 +27,8 @@ HELP = {
     "freeze_backbone_bn": "keep the encoder trunks' batch-norm statistics (pretrained ones)",
     "backbone_lr_scale": "encoder trunks learn at --lr times this (e.g. 0.1 when pretrained)",
     "keep_every": "also keep RUN/model-N.pth every N iterations, at saves (0: only model.pth)",
+    "synthetic_prob": "static / video stages: probability that an item is a synthetic clip "
+    "instead (random shapes and textures; teaches following the memory, not saliency)",
     "lr_steps": "iterations at which the learning rate drops ×0.1 (comma-separated)",
     "num_ref": "memory frames read by each frame",
     "amp": "mixed precision on CUDA",

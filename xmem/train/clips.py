@@ -28,7 +28,7 @@ from xmem.train.data import (
 )
 from xmem.train.paste import paste_object
 
-__all__ = ["StaticClips", "SyntheticClips", "VideoClips", "build_dataset"]
+__all__ = ["MixedClips", "StaticClips", "SyntheticClips", "VideoClips", "build_dataset"]
 
 logger = logging.getLogger(__name__)
 
@@ -304,8 +304,48 @@ class SyntheticClips(ClipDataset):
         return Clip(rgb, ids, n, f"synthetic video {video_seed}")
 
 
+class MixedClips(ClipDataset):
+    """The items of ``base``, each one replaced with probability ``synthetic_prob`` by a
+    synthetic clip (:class:`SyntheticClips`: the same frames, crop and object slots), augmented
+    as ``base`` augments.
+
+    Real data teaches what objects look like; synthetic shapes with random textures teach the
+    decoder to follow the memory even where nothing stands out, as the paper's BL30K stage does.
+    """
+
+    def __init__(self, base: ClipDataset, synthetic_prob: float) -> None:
+        if not 0 <= synthetic_prob <= 1:
+            raise ValueError(f"synthetic_prob must be between 0 and 1, got {synthetic_prob}")
+        super().__init__(
+            num_frames=base.num_frames,
+            crop=base.crop,
+            max_objects=base.max_objects,
+            seed=base.seed,
+            samples_per_epoch=base.samples_per_epoch,
+            config=base.config,
+        )
+        self.base = base
+        self.synthetic = SyntheticClips(
+            num_frames=base.num_frames,
+            crop=base.crop,
+            max_objects=base.max_objects,
+            augment=base.config,
+            seed=base.seed,
+        )
+        self.synthetic_prob = synthetic_prob
+
+    def _size(self) -> int:
+        return self.base._size()
+
+    def _compose(self, index: int, attempt: int, rng: np.random.Generator) -> Clip:
+        if rng.random() < self.synthetic_prob:
+            return self.synthetic._compose(index, attempt, rng)
+        return self.base._compose(index, attempt, rng)
+
+
 def build_dataset(config: StageConfig, samples: int) -> ClipDataset:
-    """The training clips of a stage, ``samples`` items an epoch."""
+    """The training clips of a stage, ``samples`` items an epoch (with ``synthetic_prob`` of
+    them synthetic clips, see :class:`MixedClips`)."""
     c = config
     if c.stage == "synthetic":
         return SyntheticClips(
@@ -316,8 +356,9 @@ def build_dataset(config: StageConfig, samples: int) -> ClipDataset:
             samples_per_epoch=samples,
         )
     assert c.data is not None
+    base: ClipDataset
     if c.stage == "static":
-        return StaticClips(
+        base = StaticClips(
             c.data,
             split=c.split,
             num_frames=c.num_frames,
@@ -327,14 +368,16 @@ def build_dataset(config: StageConfig, samples: int) -> ClipDataset:
             seed=c.seed,
             samples_per_epoch=samples,
         )
-    return VideoClips(
-        c.data,
-        split=c.split,
-        num_frames=c.num_frames,
-        max_jump=c.max_jump,
-        crop=c.crop,
-        max_objects=c.max_objects,
-        paste_prob=c.paste_prob,
-        seed=c.seed,
-        samples_per_epoch=samples,
-    )
+    else:
+        base = VideoClips(
+            c.data,
+            split=c.split,
+            num_frames=c.num_frames,
+            max_jump=c.max_jump,
+            crop=c.crop,
+            max_objects=c.max_objects,
+            paste_prob=c.paste_prob,
+            seed=c.seed,
+            samples_per_epoch=samples,
+        )
+    return base if not c.synthetic_prob else MixedClips(base, c.synthetic_prob)

@@ -41,6 +41,7 @@ class StageConfig:
     crop: int = 384
     max_objects: int = 3
     paste_prob: float = 0.5
+    synthetic_prob: float = 0.0  # static / video stages: share of items that are synthetic clips
     num_ref: int = 3
     deep_update_prob: float = 0.2
     bootstrap_start: int = 20_000
@@ -66,6 +67,12 @@ class StageConfig:
             )
         if self.stage != "synthetic" and not self.data:
             raise ConfigError(f"the {self.stage} stage needs a dataset (data)", "data")
+        if self.stage == "synthetic" and self.synthetic_prob:
+            raise ConfigError(
+                "synthetic_prob mixes synthetic clips into the static or video stage",
+                "synthetic_prob",
+                "stage",
+            )
         if self.init_backbone not in (None, "imagenet"):
             raise ConfigError(
                 f"init_backbone must be 'imagenet', got {self.init_backbone!r}", "init_backbone"
@@ -98,7 +105,7 @@ class StageConfig:
                 "keep_every",
                 "save_every",
             )
-        for name in ("deep_update_prob", "paste_prob"):
+        for name in ("deep_update_prob", "paste_prob", "synthetic_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must be a probability between 0 and 1", name)
 
