@@ -4,6 +4,7 @@ the page). Tracking through the API must give exactly what `xmem track` gives.""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import logging
 import time
@@ -13,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 
 pytest.importorskip("fastapi")
 pytest.importorskip("httpx")
@@ -205,6 +207,53 @@ def test_stop_ends_within_one_frame_and_keeps_what_was_computed(
     assert status["done"] < N
     kept = sorted(int(p.stem) for p in (root / "masks").iterdir())
     assert kept == list(range(1, status["done"]))
+
+
+def test_a_followed_track_is_one_request_per_update(
+    client: TestClient,
+    workspace: Workspace,
+    inputs: Inputs,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """GET /api/job/preview: the status, and the frame tracked last with its masks drawn."""
+    real = Tracker.track
+
+    def slow(*args: object, **kwargs: object) -> Iterator[object]:
+        for result in real(*args, **kwargs):  # type: ignore[arg-type]
+            yield result
+            time.sleep(0.3)  # the job stays on this frame for a while
+
+    def decoded(content: bytes) -> np.ndarray:
+        with Image.open(io.BytesIO(content)) as image:
+            return np.asarray(image.convert("RGB")).astype(np.float32)
+
+    open_clip(client, inputs, tmp_path / "p")
+    r = client.get("/api/job/preview")
+    assert r.status_code == 204 and json.loads(r.headers["X-XMem-Job"])["kind"] == ""
+    monkeypatch.setattr(Tracker, "track", slow)
+    put_mask(client, 0, ids(0, 1))
+    assert client.post("/api/track", json={"start": 0}).status_code == 200
+    while workspace.job_status().done < 3:
+        time.sleep(0.01)
+    plain = client.get("/api/job/preview?masks=0")
+    drawn = client.get("/api/job/preview")
+    for r in (plain, drawn):
+        assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"
+        status = json.loads(r.headers["X-XMem-Job"])
+        assert status["running"] and status["last_index"] == int(r.headers["X-XMem-Frame"])
+    index = int(plain.headers["X-XMem-Frame"])
+    frame = decoded(client.get(f"/api/frame/{index}").content)
+    assert np.abs(decoded(plain.content) - frame).mean() < 2  # the tracker's own frame
+    client.post("/api/stop")
+    wait_job(workspace)
+    tracked, _ = get_mask(client, index)
+    inside = tracked == 1
+    assert inside.any()
+    change = np.abs(decoded(drawn.content) - frame).mean(axis=2)
+    assert change[inside].mean() > 20 > change[~inside].mean()  # the object is coloured
+    r = client.get("/api/job/preview")
+    assert r.status_code == 204 and not json.loads(r.headers["X-XMem-Job"])["running"]
 
 
 def test_reopening_the_project_resumes(

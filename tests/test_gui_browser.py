@@ -378,6 +378,10 @@ def test_stop_ends_within_one_frame(
     page.evaluate("() => { window.xmemGui.job = null; }")  # type: ignore[attr-defined]
     page.click("#track")  # type: ignore[attr-defined]
     page.wait_for_function("() => window.xmemGui.job && window.xmemGui.job.done >= 2")  # type: ignore[attr-defined]
+    # the viewer follows: it shows the frame tracked last, its masks drawn in by the server
+    page.wait_for_function("() => window.xmemGui.index >= 1 && window.xmemGui.ids === null")  # type: ignore[attr-defined]
+    shown = page.evaluate("() => window.xmemGui.index")  # type: ignore[attr-defined]
+    assert page.input_value("#slider") == str(shown)  # type: ignore[attr-defined]
     page.click("#stop")  # type: ignore[attr-defined]
     page.wait_for_function(  # type: ignore[attr-defined]
         "() => { const s = window.xmemGui; return s.job && !s.job.running && !s.polling; }"
@@ -390,6 +394,7 @@ def test_stop_ends_within_one_frame(
     kept = sorted(int(p.stem) for p in (root / "masks").iterdir())
     assert kept == list(range(1, status.done))
     assert not page.is_enabled("#stop") and page.is_enabled("#track")  # type: ignore[attr-defined]
+    page.wait_for_function("() => window.xmemGui.ids !== null")  # type: ignore[attr-defined]
 
 
 def test_screenshot_of_the_sample_clip(

@@ -63,6 +63,7 @@ class Job:
         self._lock = threading.Lock()
         self._start = time.perf_counter()
         self._first: float | None = None  # time the first frame was done
+        self._shown: tuple[int, np.ndarray, np.ndarray] | None = None  # index, RGB, ids
         self.thread = threading.Thread(target=self._run, name=f"xmem-gui-{kind}", daemon=True)
 
     def start(self) -> Job:
@@ -88,9 +89,19 @@ class Job:
             elapsed = now - self._start
             self.status.fps = self.status.done / elapsed if elapsed > 0 else 0.0
 
-    def snapshot(self) -> JobStatus:
+    def show(self, index: int, rgb: np.ndarray, ids: np.ndarray) -> None:
+        """Keep frame ``index`` (just computed) for the page's preview; no copies."""
         with self._lock:
-            return JobStatus(**{**self.status.__dict__, "outputs": dict(self.status.outputs)})
+            self._shown = (index, rgb, ids)
+
+    def snapshot(self) -> JobStatus:
+        return self.shown()[0]
+
+    def shown(self) -> tuple[JobStatus, tuple[int, np.ndarray, np.ndarray] | None]:
+        """The status and the frame last shown (index, RGB, ids), taken together."""
+        with self._lock:
+            status = JobStatus(**{**self.status.__dict__, "outputs": dict(self.status.outputs)})
+            return status, self._shown
 
     def _run(self) -> None:
         kind = self.status.kind
@@ -103,6 +114,7 @@ class Job:
             logger.exception("%s failed", kind)
             message, error = f"{kind} failed: {type(exc).__name__}: {exc}", True
         with self._lock:
+            self._shown = None
             self.status.running = False
             self.status.stopped = self._stop.is_set()
             self.status.message = message
@@ -134,6 +146,30 @@ def passes(start: int, n_frames: int, direction: str, count: int | None) -> list
     return [p for p in out if len(p) > 1]
 
 
+class RecentFrames:
+    """Frames passed on as they are read, the last ``keep`` of them kept by index: the tracker
+    decodes a few frames ahead of its results (on another thread), so a result's frame is
+    still here when the result comes."""
+
+    def __init__(self, frames: Iterable[tuple[int, np.ndarray]], keep: int = 16) -> None:
+        self._frames = frames
+        self._keep = keep
+        self._recent: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
+        for index, rgb in self._frames:
+            with self._lock:
+                self._recent[index] = rgb
+                while len(self._recent) > self._keep:
+                    del self._recent[next(iter(self._recent))]
+            yield index, rgb
+
+    def get(self, index: int) -> np.ndarray | None:
+        with self._lock:
+            return self._recent.get(index)
+
+
 def track_frames(
     job: Job,
     tracker: Tracker,
@@ -153,13 +189,17 @@ def track_frames(
                 ids = project.annotation(index)
                 if ids is not None and ids.any():
                     annotations[index] = ids
-        results: Iterator[FrameResult] = tracker.track(source.read(indices), annotations)
+        frames = RecentFrames(source.read(indices))
+        results: Iterator[FrameResult] = tracker.track(frames, annotations)
         try:
             with BackgroundWriter(enabled=tracker.options.speed.overlap_io) as writer:
                 for result in results:
                     if result.index != indices[0] and result.index not in human:
                         writer.submit(project.save_tracked, result.index, result.mask, palette)
                     computed += 1
+                    rgb = frames.get(result.index)
+                    if rgb is not None:
+                        job.show(result.index, rgb, result.mask)
                     job.progress(result.index)
                     if job.stopping:
                         break

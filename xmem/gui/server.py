@@ -10,6 +10,9 @@ API (every path under ``/api``; errors are ``{"detail": message}`` with a 4xx or
 - ``POST /objects`` ``{"name", "color"}``, ``PATCH /objects/{id}``, ``DELETE /objects/{id}``.
 - ``POST /track`` ``{"start", "direction": "forward"|"backward"|"both", "count": N|null}``,
   ``POST /export`` ``{"out": folder|null}``, ``POST /stop``, ``GET /job``.
+- ``GET  /job/preview?masks=1``: the job's status (header ``X-XMem-Job``, JSON) and the frame
+  it computed last (header ``X-XMem-Frame``) as JPEG with the masks drawn in; 204 without a
+  frame. The page follows a track with it, one request per update.
 
 With a token, every request must carry it once (``?token=``, which sets a cookie) or in the
 ``X-XMem-Token`` header.
@@ -18,6 +21,7 @@ With a token, every request must carry it once (``?token=``, which sets a cookie
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import secrets
 from importlib import resources
@@ -173,6 +177,15 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
     @app.post("/api/stop")
     def stop() -> dict[str, Any]:
         return workspace.stop().__dict__
+
+    @app.get("/api/job/preview")
+    def job_preview(masks: bool = True) -> Response:
+        status, index, jpeg = workspace.preview(masks)
+        headers = {"X-XMem-Job": json.dumps(status.__dict__), "Cache-Control": "no-store"}
+        if jpeg is None:
+            return Response(status_code=204, headers=headers)
+        headers["X-XMem-Frame"] = str(index)
+        return Response(jpeg, media_type="image/jpeg", headers=headers)
 
     @app.get("/api/job")
     def job() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from PIL import Image
 
 from xmem.errors import XMemError
 from xmem.io.frames import ImageFolderSource, open_frames
+from xmem.io.overlay import blend, palette_colours
 from xmem.io.source import FrameSource
 from xmem.io.video import VideoSource
 
@@ -24,6 +25,7 @@ from .project import FORMAT_VERSION, Project
 logger = logging.getLogger(__name__)
 
 JPEG_QUALITY = 90
+PREVIEW_ALPHA = 140 / 255  # the page's own mask opacity
 
 
 def runs(indices: Iterable[int]) -> list[list[int]]:
@@ -150,9 +152,24 @@ class Workspace:
             project = self.require()
             project.check_index(index)
             _, rgb = next(iter(project.source.read([index])))
-        buffer = io.BytesIO()
-        Image.fromarray(rgb).save(buffer, format="JPEG", quality=JPEG_QUALITY)
-        return buffer.getvalue()
+        return _jpeg(rgb)
+
+    def preview(self, masks: bool = True) -> tuple[JobStatus, int | None, bytes | None]:
+        """The job's status, and the frame it computed last as JPEG with its masks drawn in
+        (unless ``masks`` is False): all the page needs, in one request, to follow a track.
+        The frame is the one the tracker decoded, so the server decodes nothing more."""
+        job = self.job
+        if job is None:
+            return JobStatus(), None, None
+        status, shown = job.shown()
+        if shown is None:
+            return status, None, None
+        index, rgb, ids = shown
+        if masks:
+            with self._lock:
+                colours = palette_colours(self.require().palette())
+            rgb = blend(rgb, ids, colours, PREVIEW_ALPHA)
+        return status, index, _jpeg(rgb)
 
     def mask(self, index: int) -> tuple[np.ndarray, bool]:
         return self.require().mask(index)
@@ -241,3 +258,9 @@ class Workspace:
             if self.job is not None:
                 self.job.stop()
             return self.job_status()
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    return buffer.getvalue()

@@ -78,7 +78,7 @@ async function api(method, path, body, raw) {
 
 const json = async (method, path, body) => (await api(method, path, body)).json();
 // how often the page asks for the job while it runs, and so how often it shows the frame being
-// tracked: each shown frame is decoded and encoded by the server, CPU taken from tracking
+// tracked: each update costs the browser and the server CPU taken from tracking
 const FOLLOW_MS = 500;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -512,20 +512,38 @@ function showJob(job) {
   }
 }
 
+// While it follows a track, the page asks for one thing per update: the frame tracked last,
+// with its masks drawn in by the server, and the job's status in a header. Drawing is off
+// while tracking, so the viewer holds no ids until the job ends and the frame is loaded again.
+async function followTrack() {
+  const response = await api("GET", `/api/job/preview?masks=${S.showMasks ? 1 : 0}`);
+  const job = JSON.parse(response.headers.get("X-XMem-Job"));
+  if (response.status !== 200 || S.loading) return job;
+  const bitmap = await createImageBitmap(await response.blob());
+  const index = Number(response.headers.get("X-XMem-Frame"));
+  ++S.loadToken;  // a frame still loading is not shown over this one
+  S.index = index;
+  $("slider").value = index;
+  $("frame-label").textContent = `${index} / ${S.project.frames - 1}  (${S.project.names[index]})`;
+  frameCtx.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  S.ids = null;
+  maskCtx.clearRect(0, 0, W(), H());
+  $("human-label").hidden = true;
+  return job;
+}
+
 async function poll() {
   if (S.polling) return;
   S.polling = true;
   try {
     for (;;) {
-      const job = await json("GET", "/api/job");
+      const following = $("follow").checked && S.job && S.job.kind === "track" && S.job.running;
+      const job = following ? await followTrack() : await json("GET", "/api/job");
       showJob(job);
       if (job.kind === "track" && job.last_index !== null) {
         markTracked(job.last_index);
-        if ($("follow").checked && job.last_index !== S.index && !S.loading && job.running) {
-          goto(job.last_index);
-        } else {
-          drawTimeline();
-        }
+        drawTimeline();
       }
       if (!job.running) {
         await refresh();
