@@ -1,4 +1,4 @@
-"""Make the bundled compact weights (xmem/weights/xmem-compact.pth) from a training run.
+"""Make the bundled default weights (xmem/weights/xmem-lite0.pth) from a training run.
 
 The network's floating-point tensors are stored as float16 (half the size; the loader copies them
 into the float32 network), then the file is loaded back with the package's strict loader and its

@@ -19,7 +19,7 @@ except XMemError as e:
     sys.exit(f"error: {e}")
 ' 2>"$LOG")
     case "$WEIGHTS" in
-        */xmem/weights/*) echo "Using the xmem-compact model bundled with the package (offline default).";;
+        */xmem/weights/*) echo "Using the xmem-lite0 model bundled with the package (offline default).";;
     esac
 fi
 if [ -z "$WEIGHTS" ] || { ! [ -f "$WEIGHTS" ] \

@@ -1,4 +1,4 @@
-"""The compact model shipped in the package (xmem/weights/xmem-compact.pth, issue 5)."""
+"""The model shipped in the package (xmem/weights/xmem-lite0.pth; issues 5 and 14)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def _sample_truth() -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
 
 
 def test_the_bundle_ships_in_the_package_and_is_small() -> None:
-    assert BUNDLE.is_file(), "xmem/weights/xmem-compact.pth is missing"
+    assert BUNDLE.is_file(), f"{BUNDLE} is missing"
     assert BUNDLE.stat().st_size <= 25 * 2**20
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"weights/*.pth"' in pyproject  # installed with the package, not only in a checkout
