@@ -88,6 +88,15 @@ WEIGHTS: dict[str, WeightInfo] = {
             bundled=True,
             process_size=240,
         ),
+        WeightInfo(
+            name="xmem-compact",
+            url="",
+            filename="xmem-compact.pth",
+            description="the earlier default, trained from scratch by this project; ships with "
+            "the package as a baseline (docs/model-card.md)",
+            bundled=True,
+            process_size=240,
+        ),
     )
 }
 
