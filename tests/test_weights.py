@@ -248,6 +248,7 @@ def test_list_weights_reports_cached(mirror: Server, cache: Path, tiny_checkpoin
         "XMem-s012": None,
         "XMem-s2": cache / "XMem-s2.pth",
         "xmem-lite0": None,  # the cache fixture hides the bundle
+        "xmem-compact": None,
         "XMem-no-sensory": None,
     }
 
