@@ -8,7 +8,7 @@ SAMPLE=examples/sample
 LOG=/tmp/xmem-demo-weights.log
 
 if [ -z "$WEIGHTS" ]; then
-    # the default: XMem when cached, else the compact model bundled with the package
+    # the default: XMem when cached, else the xmem-lite0 model bundled with the package
     WEIGHTS=$("$PY" -c '
 import sys
 from xmem.errors import XMemError
