@@ -8,7 +8,7 @@ SAMPLE=examples/sample
 LOG=/tmp/xmem-demo-weights.log
 
 if [ -z "$WEIGHTS" ]; then
-    # the default: XMem when cached, else the compact model bundled with the package
+    # the default: XMem when cached, else the xmem-lite0 model bundled with the package
     WEIGHTS=$("$PY" -c '
 import sys
 from xmem.errors import XMemError
@@ -19,7 +19,7 @@ except XMemError as e:
     sys.exit(f"error: {e}")
 ' 2>"$LOG")
     case "$WEIGHTS" in
-        */xmem/weights/*) echo "Using the xmem-compact model bundled with the package (offline default).";;
+        */xmem/weights/*) echo "Using the xmem-lite0 model bundled with the package (offline default).";;
     esac
 fi
 if [ -z "$WEIGHTS" ] || { ! [ -f "$WEIGHTS" ] \

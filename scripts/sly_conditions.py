@@ -40,7 +40,7 @@ def main() -> None:
     p.add_argument("--skip-keyframes", action="store_true", help="no model run (items 1-3)")
     p.add_argument("--skip-outage", action="store_true", help="item 3 takes about 30 s")
     p.add_argument("--sequences", nargs="+", default=["dog", "parkour", "bmx-trees"])
-    p.add_argument("--weights", default="xmem-compact")
+    p.add_argument("--weights", default="xmem-lite0")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logger.setLevel(logging.INFO)

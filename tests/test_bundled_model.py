@@ -1,4 +1,4 @@
-"""The compact model shipped in the package (xmem/weights/xmem-compact.pth, issue 5)."""
+"""The model shipped in the package (xmem/weights/xmem-lite0.pth; issues 5 and 14)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,13 @@ from PIL import Image
 from xmem import track
 from xmem.model.checkpoint import load_network, read_state_dict
 from xmem.model.network import MODELS
-from xmem.model.weights import BUNDLED_DEFAULT, BUNDLED_DIR, resolve_weights
+from xmem.model.weights import (
+    BUNDLED_DEFAULT,
+    BUNDLED_DIR,
+    WEIGHTS,
+    from_pretrained,
+    resolve_weights,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = BUNDLED_DIR / f"{BUNDLED_DEFAULT}.pth"
@@ -33,7 +39,7 @@ def _sample_truth() -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
 
 
 def test_the_bundle_ships_in_the_package_and_is_small() -> None:
-    assert BUNDLE.is_file(), "xmem/weights/xmem-compact.pth is missing"
+    assert BUNDLE.is_file(), f"{BUNDLE} is missing"
     assert BUNDLE.stat().st_size <= 25 * 2**20
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"weights/*.pth"' in pyproject  # installed with the package, not only in a checkout
@@ -54,11 +60,13 @@ def test_the_bundle_is_the_offline_default(monkeypatch: pytest.MonkeyPatch, tmp_
 
 @pytest.mark.slow
 def test_the_bundled_model_tracks_the_sample_clip() -> None:
-    """Trained weights, not random ones: both objects of the sample clip are followed."""
+    """Trained weights, not random ones: both objects of the sample clip are followed, at the
+    model's own processing size, as `xmem track` runs it by default."""
     object_masks = _sample_truth()
     sample = ROOT / "examples" / "sample"
     first = np.array(Image.open(sample / "masks" / "00000.png"))
-    network = load_network(BUNDLE)
+    network = from_pretrained(BUNDLED_DEFAULT)
+    assert network.default_size == WEIGHTS[BUNDLED_DEFAULT].process_size
     ious: dict[int, list[float]] = {1: [], 2: []}
     for result in islice(track(network, sample / "video.mp4", {0: first}), 1, 21):
         for obj, true in zip((1, 2), object_masks(result.index), strict=True):

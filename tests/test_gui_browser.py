@@ -56,6 +56,7 @@ from xmem.gui.jobs import Tracker  # noqa: E402
 from xmem.gui.project import FORMAT_VERSION  # noqa: E402
 from xmem.gui.workspace import Workspace  # noqa: E402
 from xmem.io.masks import read_mask, write_mask  # noqa: E402
+from xmem.model.weights import BUNDLED_DEFAULT  # noqa: E402
 
 ARGS = [
     "--headless",
@@ -402,7 +403,7 @@ def test_screenshot_of_the_sample_clip(
 ) -> None:
     """The README's picture: the sample clip with the bundled model, two objects, 3 frames
     tracked. Written to $XMEM_GUI_SCREENSHOT when set (docs/gui.png)."""
-    args = build_parser().parse_args(["gui", "--weights", "xmem-compact", "--device", "cpu"])
+    args = build_parser().parse_args(["gui", "--weights", BUNDLED_DEFAULT, "--device", "cpu"])
     tracker = load_tracker(args, torch.device("cpu"))  # type: ignore[arg-type]
     workspace = Workspace(tracker)
     root = tmp_path / "sample.xmem"

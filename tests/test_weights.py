@@ -122,10 +122,10 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def bundle(
     cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_checkpoint: bytes
 ) -> Path:
-    """A bundled-weights folder holding a (tiny) xmem-compact.pth."""
+    """A bundled-weights folder holding a (tiny) xmem-lite0.pth."""
     folder = tmp_path / "bundle"
     folder.mkdir()
-    (folder / "xmem-compact.pth").write_bytes(tiny_checkpoint)
+    (folder / "xmem-lite0.pth").write_bytes(tiny_checkpoint)
     monkeypatch.setattr(w, "BUNDLED_DIR", folder)
     return folder
 
@@ -160,9 +160,9 @@ def test_table_has_the_official_weights() -> None:
         "XMem-s012",
         "XMem-s2",
         "XMem-no-sensory",
-        "xmem-compact",
+        "xmem-lite0",
     ]
-    assert w.WEIGHTS["xmem-compact"].bundled and w.BUNDLED_DEFAULT == "xmem-compact"
+    assert w.WEIGHTS["xmem-lite0"].bundled and w.BUNDLED_DEFAULT == "xmem-lite0"
     for name, info in w.WEIGHTS.items():
         if info.bundled:
             continue
@@ -247,7 +247,8 @@ def test_list_weights_reports_cached(mirror: Server, cache: Path, tiny_checkpoin
         "XMem": None,
         "XMem-s012": None,
         "XMem-s2": cache / "XMem-s2.pth",
-        "xmem-compact": None,  # the cache fixture hides the bundle
+        "xmem-lite0": None,  # the cache fixture hides the bundle
+        "xmem-compact": None,
         "XMem-no-sensory": None,
     }
 
@@ -459,8 +460,8 @@ def test_default_is_the_bundled_model_when_xmem_is_not_cached(
     bundle: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    assert w.resolve_weights(None) == bundle / "xmem-compact.pth"  # no download attempted
-    assert "bundled xmem-compact" in caplog.text and "xmem weights download XMem" in caplog.text
+    assert w.resolve_weights(None) == bundle / "xmem-lite0.pth"  # no download attempted
+    assert "bundled xmem-lite0" in caplog.text and "xmem weights download XMem" in caplog.text
 
 
 def test_default_prefers_the_cached_official_weights(
@@ -472,16 +473,16 @@ def test_default_prefers_the_cached_official_weights(
 
 
 def test_bundled_weights_by_name_are_never_downloaded(bundle: Path) -> None:
-    path = bundle / "xmem-compact.pth"
-    assert w.resolve_weights("xmem-compact") == path and w.download("xmem-compact") == path
-    assert w.cached_path("xmem-compact") == path
+    path = bundle / "xmem-lite0.pth"
+    assert w.resolve_weights("xmem-lite0") == path and w.download("xmem-lite0") == path
+    assert w.cached_path("xmem-lite0") == path
     listed = {info.name: p for info, p in w.list_weights()}
-    assert listed["xmem-compact"] == path and listed["XMem"] is None
+    assert listed["xmem-lite0"] == path and listed["XMem"] is None
 
 
 def test_missing_bundle_is_a_clear_error(cache: Path) -> None:
     with pytest.raises(XMemError, match="reinstall"):
-        w.resolve_weights("xmem-compact")
+        w.resolve_weights("xmem-lite0")
 
 
 # -- each model's processing size ----------------------------------------------------------------
@@ -489,12 +490,12 @@ def test_missing_bundle_is_a_clear_error(cache: Path) -> None:
 
 def test_table_weights_carry_their_processing_size(bundle: Path, cache: Path) -> None:
     assert w.WEIGHTS["XMem"].process_size == 480
-    compact = w.WEIGHTS["xmem-compact"]
-    assert w.from_pretrained("xmem-compact").default_size == compact.process_size == 240
-    assert w.from_pretrained(bundle / "xmem-compact.pth").default_size == 240  # same file
-    assert w.weights_process_size("xmem-compact") == 240
+    bundled = w.WEIGHTS["xmem-lite0"]
+    assert w.from_pretrained("xmem-lite0").default_size == bundled.process_size == 240
+    assert w.from_pretrained(bundle / "xmem-lite0.pth").default_size == 240  # same file
+    assert w.weights_process_size("xmem-lite0") == 240
     other = cache.parent / "mine.pth"
-    other.write_bytes((bundle / "xmem-compact.pth").read_bytes())
+    other.write_bytes((bundle / "xmem-lite0.pth").read_bytes())
     assert w.from_pretrained(other).default_size == 480  # outside the table: the paper's
     assert w.weights_process_size(other) == 480
 
@@ -504,7 +505,7 @@ def test_track_uses_the_network_size_unless_given(bundle: Path) -> None:
 
     from xmem import TrackOptions, track
 
-    net = w.from_pretrained("xmem-compact")
+    net = w.from_pretrained("xmem-lite0")
     frames = [np.random.default_rng(i).integers(0, 255, (96, 128, 3), np.uint8) for i in range(3)]
     first = np.zeros((96, 128), np.uint8)
     first[30:60, 40:90] = 1
@@ -528,5 +529,5 @@ def test_cli_list_shows_each_processing_size(
     assert cli(["weights", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[:3] == ["NAME", "CACHED", "SIZE"]
-    assert any(line.split()[:3] == ["xmem-compact", "no", "240"] for line in lines)
+    assert any(line.split()[:3] == ["xmem-lite0", "no", "240"] for line in lines)
     assert any(line.split()[:4] == ["*", "XMem", "no", "480"] for line in lines)

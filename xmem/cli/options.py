@@ -109,7 +109,7 @@ def add_inference_options(
         "--weights",
         default=None,
         help="weights name (see `xmem weights list`) or checkpoint path "
-        "(default: XMem when cached, else the bundled xmem-compact)",
+        "(default: XMem when cached, else the bundled xmem-lite0)",
     )
     g.add_argument(
         "--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ..."

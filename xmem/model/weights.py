@@ -33,7 +33,7 @@ logger = logging.getLogger(__name__)
 
 RELEASE_URL = "https://github.com/hkchengrex/XMem/releases/download/v1.0/"
 DEFAULT_WEIGHTS = "XMem"
-BUNDLED_DEFAULT = "xmem-compact"
+BUNDLED_DEFAULT = "xmem-lite0"
 BUNDLED_DIR = Path(__file__).resolve().parent.parent / "weights"
 _PATH_SUFFIXES = (".pth", ".pt", ".ckpt")
 
@@ -80,11 +80,20 @@ WEIGHTS: dict[str, WeightInfo] = {
             "XMem without sensory memory",
         ),
         WeightInfo(
+            name="xmem-lite0",
+            url="",
+            filename="xmem-lite0.pth",
+            description="compact model on ImageNet-pretrained EfficientNet-Lite0 trunks, trained "
+            "by this project, ships with the package (docs/model-card.md)",
+            bundled=True,
+            process_size=240,
+        ),
+        WeightInfo(
             name="xmem-compact",
             url="",
             filename="xmem-compact.pth",
-            description="compact model trained from scratch by this project, ships with the "
-            "package (docs/model-card.md)",
+            description="the earlier default, trained from scratch by this project; ships with "
+            "the package as a baseline (docs/model-card.md)",
             bundled=True,
             process_size=240,
         ),
