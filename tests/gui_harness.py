@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -127,3 +128,16 @@ def wait_job(workspace: Workspace, timeout: float = 60) -> dict:
             return status.__dict__
         assert time.monotonic() < deadline, f"job still running: {status}"
         time.sleep(0.02)
+
+
+def slow_tracking(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
+    """Make every tracked frame take ``seconds`` longer (Tracker.track waits before each
+    result), so that a test can act while a job runs."""
+    real = Tracker.track
+
+    def slow(*args: object, **kwargs: object) -> Iterator[object]:
+        for result in real(*args, **kwargs):  # type: ignore[arg-type]
+            time.sleep(seconds)
+            yield result
+
+    monkeypatch.setattr(Tracker, "track", slow)

@@ -29,6 +29,7 @@ from tests.gui_harness import (  # noqa: E402
     make_inputs,
     make_tracker,
     read_ids,
+    slow_tracking,
     wait_job,
 )
 from tests.scene import H, W, ids  # noqa: E402
@@ -185,14 +186,7 @@ def test_stop_ends_within_one_frame_and_keeps_what_was_computed(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = Tracker.track
-
-    def slow(*args: object, **kwargs: object) -> Iterator[object]:
-        for result in real(*args, **kwargs):  # type: ignore[arg-type]
-            time.sleep(0.15)
-            yield result
-
-    monkeypatch.setattr(Tracker, "track", slow)
+    slow_tracking(monkeypatch, 0.15)
     root = tmp_path / "p"
     open_clip(client, inputs, root)
     put_mask(client, 0, ids(0, 1))
@@ -217,12 +211,6 @@ def test_a_followed_track_is_one_request_per_update(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """GET /api/job/preview: the status, and the frame tracked last with its masks drawn."""
-    real = Tracker.track
-
-    def slow(*args: object, **kwargs: object) -> Iterator[object]:
-        for result in real(*args, **kwargs):  # type: ignore[arg-type]
-            yield result
-            time.sleep(0.3)  # the job stays on this frame for a while
 
     def decoded(content: bytes) -> np.ndarray:
         with Image.open(io.BytesIO(content)) as image:
@@ -231,7 +219,7 @@ def test_a_followed_track_is_one_request_per_update(
     open_clip(client, inputs, tmp_path / "p")
     r = client.get("/api/job/preview")
     assert r.status_code == 204 and json.loads(r.headers["X-XMem-Job"])["kind"] == ""
-    monkeypatch.setattr(Tracker, "track", slow)
+    slow_tracking(monkeypatch, 0.3)  # the job stays on each frame for a while
     put_mask(client, 0, ids(0, 1))
     assert client.post("/api/track", json={"start": 0}).status_code == 200
     while workspace.job_status().done < 3:

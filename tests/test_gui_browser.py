@@ -13,7 +13,6 @@ import io
 import json
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +47,7 @@ from tests.gui_harness import (  # noqa: E402
     make_tracker,
     read_ids,
     serving,
+    slow_tracking,
 )
 from tests.scene import box  # noqa: E402
 from xmem.cli.main import build_parser  # noqa: E402
@@ -358,14 +358,7 @@ def test_bad_input_is_shown_on_the_page(page: object, gui: Gui, tmp_path: Path) 
 def test_stop_ends_within_one_frame(
     page: object, gui: Gui, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = Tracker.track
-
-    def slow(*args: object, **kwargs: object) -> Iterator[object]:
-        for result in real(*args, **kwargs):  # type: ignore[arg-type]
-            time.sleep(1.0)  # slow enough that Stop lands mid-run on a loaded machine
-            yield result
-
-    monkeypatch.setattr(Tracker, "track", slow)
+    slow_tracking(monkeypatch, 1.0)  # slow enough that Stop lands mid-run on a loaded machine
     root = tmp_path / "stop"
     page.fill("#open-source", str(gui.inputs.video))  # type: ignore[attr-defined]
     page.fill("#open-project", str(root))  # type: ignore[attr-defined]
