@@ -7,9 +7,11 @@ import errno
 import io
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import av
 import numpy as np
@@ -35,7 +37,8 @@ from tests.gui_harness import (  # noqa: E402
 from tests.scene import H, W, ids  # noqa: E402
 from xmem.cli import gui as gui_cli  # noqa: E402
 from xmem.cli.main import main  # noqa: E402
-from xmem.gui.jobs import Tracker, passes  # noqa: E402
+from xmem.errors import XMemError  # noqa: E402
+from xmem.gui.jobs import NetworkThread, Tracker, passes  # noqa: E402
 from xmem.gui.project import FORMAT_VERSION, Project  # noqa: E402
 from xmem.gui.server import create_app  # noqa: E402
 from xmem.gui.workspace import Workspace, default_project_dir, second_reader  # noqa: E402
@@ -454,6 +457,50 @@ def test_cli_starts_the_server_and_reports_bad_input(
     assert state["project"]["root"] == str(tmp_path / "p")
     assert state["error"] is None
     assert Project.read_meta(tmp_path / "p") is not None
+
+
+def test_cli_loads_and_runs_the_network_on_one_thread(
+    inputs: Inputs, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The model is loaded on the thread that runs every job (one OpenMP pool), not on the
+    server's main thread; errors of the load reach the caller."""
+    import uvicorn
+
+    threads: dict[str, list[threading.Thread]] = {"load": [], "track": []}
+    load, track = gui_cli.load_tracker, Tracker.track
+
+    def recorded_load(*args: Any, **kwargs: Any) -> Tracker:
+        threads["load"].append(threading.current_thread())
+        return load(*args, **kwargs)
+
+    def recorded_track(*args: Any, **kwargs: Any) -> Iterator[Any]:
+        threads["track"].append(threading.current_thread())
+        yield from track(*args, **kwargs)
+
+    def press_track_twice(app: Any, **kw: object) -> None:
+        with TestClient(app) as c:
+            put_mask(c, 0, ids(0, 1))
+            for _ in range(2):
+                assert c.post("/api/track", json={"start": 0}).status_code == 200
+                while c.get("/api/job").json()["running"]:
+                    time.sleep(0.02)
+
+    monkeypatch.setattr(gui_cli, "load_tracker", recorded_load)
+    monkeypatch.setattr(Tracker, "track", recorded_track)
+    monkeypatch.setattr(uvicorn, "run", press_track_twice)
+    args = ["--weights", str(inputs.weights), "--size", "64", "--device", "cpu"]
+    assert main(["gui", str(inputs.video), "--project", str(tmp_path / "p"), *args]) == 0
+    (loaded,) = threads["load"]
+    assert loaded is not threading.main_thread()
+    assert threads["track"] == [loaded, loaded]
+
+    def fails() -> None:
+        raise XMemError("no such model")
+
+    network = NetworkThread()
+    assert network.call(threading.current_thread) is network.call(threading.current_thread)
+    with pytest.raises(XMemError, match="no such model"):
+        network.call(fails)
 
 
 def test_second_reader_shares_the_index_and_reads_the_same_frames(inputs: Inputs) -> None:

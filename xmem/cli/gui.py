@@ -82,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
+        from xmem.gui.jobs import NetworkThread
         from xmem.gui.server import create_app
         from xmem.gui.workspace import Workspace
     except ImportError as exc:
@@ -93,8 +94,9 @@ def run(args: argparse.Namespace) -> int:
     token = access_token(args.host, args.token)
     options = track_options(args)
     device = select_device(args.device)
-    tracker = load_tracker(args, device, options)
-    workspace = Workspace(tracker)
+    network = NetworkThread()  # loads the model and runs every job: one OpenMP pool
+    tracker = network.call(lambda: load_tracker(args, device, options))
+    workspace = Workspace(tracker, network)
     if args.input is not None or args.project is not None:
         try:
             workspace.open(args.input, args.project)

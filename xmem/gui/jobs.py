@@ -1,4 +1,4 @@
-"""Long work of the GUI (tracking, exporting), one job at a time on a background thread.
+"""Long work of the GUI (tracking, exporting), one job at a time on the network's thread.
 
 A job reports its progress (frames done, frames per second, the last frame computed) and stops
 when asked, after the frame in progress: what was computed is kept.
@@ -12,8 +12,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import SimpleQueue
+from typing import TypeVar
 
 import numpy as np
 
@@ -30,6 +33,42 @@ from .project import Project
 logger = logging.getLogger(__name__)
 
 DIRECTIONS = ("forward", "backward", "both")
+
+T = TypeVar("T")
+
+
+class NetworkThread:
+    """The one thread that runs the network: it loads the model (:meth:`call`) and every job.
+
+    PyTorch's CPU thread pool (OpenMP) belongs to the thread that calls it. Had the model been
+    loaded on the main thread and run on a job thread, two pools would live side by side: more
+    OpenMP threads than cores, and then libgomp stops spinning between parallel regions, so each
+    of the many small convolutions waits for threads to wake up. On 2 cores that made tracking
+    in the GUI 24 % slower than ``xmem track`` (docs/gui.md, "Speed").
+    """
+
+    def __init__(self) -> None:
+        self._tasks: SimpleQueue[tuple[Callable[[], object], Future[object]]] = SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, name="xmem-gui-network", daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            task, future = self._tasks.get()
+            if future.set_running_or_notify_cancel():
+                try:
+                    future.set_result(task())
+                except BaseException as exc:  # handed to the caller
+                    future.set_exception(exc)
+
+    def submit(self, task: Callable[[], T]) -> Future[T]:
+        future: Future[T] = Future()
+        self._tasks.put((task, future))  # type: ignore[arg-type]
+        return future
+
+    def call(self, task: Callable[[], T]) -> T:
+        """Run ``task`` on the network's thread and return its result (or raise its error)."""
+        return self.submit(task).result()
 
 
 @dataclass
@@ -54,7 +93,8 @@ class Cancelled(Exception):
 
 
 class Job:
-    """Runs ``work(job)`` on a thread; ``work`` calls :meth:`progress` after each frame."""
+    """Runs ``work(job)`` on the network's thread; ``work`` calls :meth:`progress` after each
+    frame."""
 
     def __init__(self, kind: str, total: int, work: Callable[[Job], str]) -> None:
         self.status = JobStatus(kind=kind, running=True, total=total)
@@ -64,10 +104,10 @@ class Job:
         self._start = time.perf_counter()
         self._first: float | None = None  # time the first frame was done
         self._shown: tuple[int, np.ndarray, np.ndarray] | None = None  # index, RGB, ids
-        self.thread = threading.Thread(target=self._run, name=f"xmem-gui-{kind}", daemon=True)
+        self._finished = threading.Event()
 
-    def start(self) -> Job:
-        self.thread.start()
+    def start(self, network: NetworkThread) -> Job:
+        network.submit(self._run)
         return self
 
     def stop(self) -> None:
@@ -119,10 +159,11 @@ class Job:
             self.status.stopped = self._stop.is_set()
             self.status.message = message
             self.status.error = error
+        self._finished.set()
         (logger.error if error else logger.info)("%s%s", "error: " if error else "", message)
 
     def join(self, timeout: float | None = None) -> None:
-        self.thread.join(timeout)
+        self._finished.wait(timeout)
 
 
 # -- tracking ------------------------------------------------------------------------------

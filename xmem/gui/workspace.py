@@ -19,7 +19,7 @@ from xmem.io.overlay import blend, palette_colours
 from xmem.io.source import FrameSource
 from xmem.io.video import VideoSource
 
-from .jobs import Job, JobStatus, Tracker, export, passes, track_frames
+from .jobs import Job, JobStatus, NetworkThread, Tracker, export, passes, track_frames
 from .project import FORMAT_VERSION, Project
 
 logger = logging.getLogger(__name__)
@@ -66,8 +66,11 @@ class Workspace:
     4xx/5xx JSON reply.
     """
 
-    def __init__(self, tracker: Tracker) -> None:
+    def __init__(self, tracker: Tracker, network: NetworkThread | None = None) -> None:
+        """``network``: the thread that loaded ``tracker``, which then runs the jobs (default:
+        a new one); see :class:`NetworkThread` for why it matters for speed."""
         self.tracker = tracker
+        self.network = network if network is not None else NetworkThread()
         self.project: Project | None = None
         self.error: str | None = None  # why the last open failed
         self.job: Job | None = None
@@ -212,7 +215,7 @@ class Workspace:
         return project, self._job_source
 
     def _start(self, job: Job) -> JobStatus:
-        self.job = job.start()
+        self.job = job.start(self.network)
         return job.snapshot()
 
     def track(self, start: int, direction: str = "forward", count: int | None = None) -> JobStatus:
