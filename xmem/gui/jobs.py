@@ -16,7 +16,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import SimpleQueue
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -48,22 +48,21 @@ class NetworkThread:
     """
 
     def __init__(self) -> None:
-        self._tasks: SimpleQueue[tuple[Callable[[], object], Future[object]]] = SimpleQueue()
+        self._tasks: SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = SimpleQueue()
         self._thread = threading.Thread(target=self._serve, name="xmem-gui-network", daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
         while True:
             task, future = self._tasks.get()
-            if future.set_running_or_notify_cancel():
-                try:
-                    future.set_result(task())
-                except BaseException as exc:  # handed to the caller
-                    future.set_exception(exc)
+            try:
+                future.set_result(task())
+            except BaseException as exc:  # handed to the caller
+                future.set_exception(exc)
 
     def submit(self, task: Callable[[], T]) -> Future[T]:
         future: Future[T] = Future()
-        self._tasks.put((task, future))  # type: ignore[arg-type]
+        self._tasks.put((task, future))
         return future
 
     def call(self, task: Callable[[], T]) -> T:
