@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
 import torch
 
 from tests.nets import TINY
+from tests.scripts import load_script
 from xmem.model.checkpoint import load_network
 from xmem.model.network import XMem
-
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _script() -> object:
-    spec = importlib.util.spec_from_file_location(
-        "average_weights", ROOT / "scripts" / "average_weights.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_the_mean_of_snapshots_loads_and_is_their_mean(tmp_path: Path) -> None:
@@ -31,7 +19,7 @@ def test_the_mean_of_snapshots_loads_and_is_their_mean(tmp_path: Path) -> None:
         torch.manual_seed(seed)
         paths.append(tmp_path / f"model-{seed}.pth")
         torch.save(XMem(TINY).state_dict(), paths[-1])
-    state = _script().average(paths)  # type: ignore[attr-defined]
+    state = load_script("average_weights").average(paths)
     snapshots = [torch.load(p) for p in paths]
     for key, value in state.items():
         if value.is_floating_point():
@@ -48,4 +36,4 @@ def test_snapshots_of_different_models_are_refused(tmp_path: Path) -> None:
     other = {k: v for k, v in XMem(TINY).state_dict().items() if "decoder" not in k}
     torch.save(other, b)
     with pytest.raises(SystemExit, match="not a snapshot of the same model"):
-        _script().average([a, b])  # type: ignore[attr-defined]
+        load_script("average_weights").average([a, b])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
@@ -12,6 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
+from tests.scripts import load_script
 from xmem import track
 from xmem.model.checkpoint import load_network, read_state_dict
 from xmem.model.network import MODELS
@@ -29,13 +29,7 @@ BUNDLE = BUNDLED_DIR / f"{BUNDLED_DEFAULT}.pth"
 
 def _sample_truth() -> Callable[[int], tuple[np.ndarray, np.ndarray]]:
     """``object_masks(t)`` of scripts/make_sample.py: the sample clip's true masks."""
-    spec = importlib.util.spec_from_file_location(
-        "make_sample", ROOT / "scripts" / "make_sample.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.object_masks  # type: ignore[no-any-return]
+    return load_script("make_sample").object_masks  # type: ignore[no-any-return]
 
 
 def test_the_bundle_ships_in_the_package_and_is_small() -> None:
