@@ -87,10 +87,6 @@ class JobStatus:
     outputs: dict[str, str] = field(default_factory=dict)
 
 
-class Cancelled(Exception):
-    """Raised inside a job when Stop was asked."""
-
-
 class Job:
     """Runs ``work(job)`` on the network's thread; ``work`` calls :meth:`progress` after each
     frame."""
