@@ -18,7 +18,7 @@ from xmem.inference.speed import CHANNELS_LAST, COMPILE_MODES, SpeedOptions
 from xmem.inference.tracker import Tracker
 
 # fields whose flag is not ``--`` + the field name with dashes
-FLAGS = {"enable_long_term": "--disable-long-term"}
+FLAGS = {"enable_long_term": "--disable-long-term", "adapt_steps": "--adapt"}
 
 
 def flag(field: str, flags: Mapping[str, str] | None = None) -> str:
@@ -104,6 +104,16 @@ def add_inference_options(
         type=int,
         default=d.max_long_term_elements,
         help=f"LT_max (default {d.max_long_term_elements})",
+    )
+    g.add_argument(
+        "--adapt",
+        type=int,
+        default=0,
+        metavar="N",
+        help="test-time adaptation: before tracking a video, fine-tune a copy of the network "
+        "for N steps on pseudo-clips made from the first annotated frame (the frame warped, "
+        "its objects moved over an in-painted background, look-alike distractors and smoke "
+        "pasted in); slower to start, better on look-alikes; 0: none (default 0)",
     )
     g.add_argument(
         "--weights",
@@ -215,6 +225,7 @@ def track_options(args: argparse.Namespace, precision: str | None = None) -> Tra
             size=args.size,
             precision=args.precision or precision or "fp32",
             speed=speed,
+            adapt_steps=args.adapt,
         )
 
 

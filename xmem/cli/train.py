@@ -29,6 +29,8 @@ HELP = {
     "keep_every": "also keep RUN/model-N.pth every N iterations, at saves (0: only model.pth)",
     "synthetic_prob": "static / video stages: probability that an item is a synthetic clip "
     "instead (random shapes and textures; teaches following the memory, not saliency)",
+    "hard_case_prob": "probability that an item gets a hard case drawn on: a look-alike "
+    "distractor, a crowd of them, smoke, a thin or a tiny object (xmem/train/hard_cases.py)",
     "lr_steps": "iterations at which the learning rate drops ×0.1 (comma-separated)",
     "num_ref": "memory frames read by each frame",
     "amp": "mixed precision on CUDA",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xmem.errors import ConfigError
+from xmem.inference.adapt import AdaptConfig
 from xmem.inference.config import InferenceConfig
 from xmem.inference.core import PRECISIONS
 from xmem.inference.speed import SpeedOptions
@@ -20,12 +21,21 @@ class TrackOptions:
         network's ``default_size`` (each pretrained model's own, 480 for the official weights).
     precision: "fp32", "fp16" or "bf16" (autocast for the network).
     speed: the fast paths; the tracker prepares its network with them.
+    adapt_steps: test-time adaptation: before tracking, fine-tune a copy of the network for
+        this many steps on pseudo-clips made from the first annotated frame
+        (:mod:`xmem.inference.adapt`); 0 (default): none, the network as it is.
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
     size: int | None = None
     precision: str = "fp32"
     speed: SpeedOptions = field(default_factory=SpeedOptions)
+    adapt_steps: int = 0
+
+    @property
+    def adapt(self) -> AdaptConfig:
+        """The adaptation these options ask for (its other settings at their defaults)."""
+        return AdaptConfig(steps=self.adapt_steps)
 
     def __post_init__(self) -> None:
         if self.size is not None and (self.size == 0 or self.size < -1):
@@ -37,6 +47,10 @@ class TrackOptions:
             raise ConfigError(
                 f"precision must be one of {', '.join(sorted(PRECISIONS))}, got {self.precision!r}",
                 "precision",
+            )
+        if self.adapt_steps < 0:
+            raise ConfigError(
+                f"adapt_steps must be at least 0, got {self.adapt_steps}", "adapt_steps"
             )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from xmem.inference.adapt import adapt_network
 from xmem.inference.core import InferenceCore
 from xmem.inference.image import (
     normalise,
@@ -102,6 +103,17 @@ def _annotation_tensor(
     # ids of the full-size mask: a tiny object lost by resizing is kept, empty
     objects = [int(i) for i in torch.unique(mask).tolist() if i != 0]
     return resize_mask(mask, hw), objects
+
+
+def _ids_map(mask: Tensor, objects: Sequence[int]) -> np.ndarray:
+    """An annotation at processing size (ids H×W, or N×H×W masks of ``objects``) as an id map
+    (later masks over earlier ones where they overlap)."""
+    if mask.ndim == 2:
+        return mask.cpu().numpy()
+    ids = torch.zeros(mask.shape[1:], dtype=torch.int64, device=mask.device)
+    for object_id, m in zip(objects, mask, strict=True):
+        ids[m > 0] = object_id
+    return ids.cpu().numpy()
 
 
 def _annotation_hw(annotation: Annotation) -> tuple[int, int]:
@@ -222,11 +234,15 @@ class Tracker:
             input is untouched; a network already prepared with the same speed options is
             used as is).
         options: how to track (default :class:`TrackOptions`: paper defaults, the network's
-            own size, fp32, the default fast paths).
+            own size, fp32, the default fast paths). With ``adapt_steps`` > 0 every video
+            is tracked by a copy of the network adapted to its first annotated frame
+            (:mod:`xmem.inference.adapt`), prepared in the same way; ``network`` is kept
+            unprepared for that.
     """
 
     def __init__(self, network: XMem, options: TrackOptions | None = None) -> None:
         self.options = options or TrackOptions()
+        self.source_network = network
         self.network = prepare_network(network, self.options.speed)
         self.size = resolve_size(network, self.options.size)  # the shorter side, or -1
 
@@ -234,10 +250,26 @@ class Tracker:
     def device(self) -> torch.device:
         return self.network.device
 
-    def engine(self, timer: StageTimer | None = None) -> InferenceCore:
-        """A fresh engine for one video, with this tracker's network and options."""
+    def engine(self, timer: StageTimer | None = None, network: XMem | None = None) -> InferenceCore:
+        """A fresh engine for one video, with this tracker's network (or ``network``, already
+        prepared) and options."""
         o = self.options
-        return InferenceCore(self.network, o.config, o.precision, timer=timer, speed=o.speed)
+        network = network if network is not None else self.network
+        return InferenceCore(network, o.config, o.precision, timer=timer, speed=o.speed)
+
+    def adapted_engine(
+        self,
+        pixels: Tensor,
+        mask: Tensor,
+        objects: Sequence[int],
+        timer: StageTimer | None = None,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> InferenceCore:
+        """A fresh engine whose network is adapted to one annotated frame (uint8 H×W×3
+        ``pixels`` and its mask at the processing size, as :meth:`track` prepares them)."""
+        examples = [(pixels.cpu().numpy(), _ids_map(mask, objects))]
+        adapted, _ = adapt_network(self.source_network, examples, self.options.adapt, progress)
+        return self.engine(timer, prepare_network(adapted, self.options.speed))
 
     @torch.inference_mode()
     def track(
@@ -248,6 +280,7 @@ class Tracker:
         reverse: bool = False,
         return_prob: bool = False,
         timer: StageTimer | None = None,
+        on_adapt: Callable[[int, int], None] | None = None,
     ) -> Generator[FrameResult, None, None]:
         """Track the annotated objects through a video, yielding each frame as it is done.
 
@@ -263,6 +296,8 @@ class Tracker:
             return_prob: also return the probabilities of every frame.
             timer: optional :class:`~xmem.inference.timing.StageTimer` charged with the time
                 of each stage (reading frames, or waiting for the decoding thread, is "io").
+            on_adapt: with ``adapt_steps`` > 0, called with (steps done, steps) while the
+                network adapts to the first annotated frame (before that frame is tracked).
 
         Masks and probabilities are returned at the frame's resolution. Frames before the
         first annotation (in processing order) yield empty masks. With the ``overlap_io``
@@ -286,6 +321,7 @@ class Tracker:
         pending = set(annotations)
         lag = overlap and device.type == "cuda"
         waiting: _Readback | None = None  # with lag: the previous frame, read after this one starts
+        adapt = self.options.adapt_steps > 0  # on the first annotated frame, before its step
         try:
             for frame in prepared:
                 pending.discard(frame.index)
@@ -302,6 +338,9 @@ class Tracker:
                         )
                     with stage(timer, "preprocess"):
                         mask, objects = _annotation_tensor(annotation, hw, device)
+                    if adapt:
+                        core = self.adapted_engine(frame.pixels, mask, objects, timer, on_adapt)
+                        adapt = False
                 with stage(timer, "preprocess"):
                     image = normalise(frame.pixels.to(device, non_blocking=pin))
                 prob = core.step(image, mask, objects, end=frame.last)

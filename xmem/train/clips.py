@@ -345,16 +345,19 @@ class MixedClips(ClipDataset):
 
 def build_dataset(config: StageConfig, samples: int) -> ClipDataset:
     """The training clips of a stage, ``samples`` items an epoch (with ``synthetic_prob`` of
-    them synthetic clips, see :class:`MixedClips`)."""
+    them synthetic clips, see :class:`MixedClips`, and ``hard_case_prob`` of them with a hard
+    case drawn on, see :mod:`xmem.train.hard_cases`)."""
     c = config
     if c.stage == "synthetic":
-        return SyntheticClips(
+        synthetic = SyntheticClips(
             num_frames=c.num_frames,
             crop=c.crop,
             max_objects=c.max_objects,
             seed=c.seed,
             samples_per_epoch=samples,
         )
+        synthetic.hard_case_prob = c.hard_case_prob
+        return synthetic
     assert c.data is not None
     base: ClipDataset
     if c.stage == "static":
@@ -380,4 +383,6 @@ def build_dataset(config: StageConfig, samples: int) -> ClipDataset:
             seed=c.seed,
             samples_per_epoch=samples,
         )
-    return base if not c.synthetic_prob else MixedClips(base, c.synthetic_prob)
+    dataset = base if not c.synthetic_prob else MixedClips(base, c.synthetic_prob)
+    dataset.hard_case_prob = c.hard_case_prob
+    return dataset

@@ -42,6 +42,7 @@ class StageConfig:
     max_objects: int = 3
     paste_prob: float = 0.5
     synthetic_prob: float = 0.0  # static / video stages: share of items that are synthetic clips
+    hard_case_prob: float = 0.0  # share of items with a hard case drawn on (train/hard_cases.py)
     num_ref: int = 3
     deep_update_prob: float = 0.2
     bootstrap_start: int = 20_000
@@ -105,7 +106,7 @@ class StageConfig:
                 "keep_every",
                 "save_every",
             )
-        for name in ("deep_update_prob", "paste_prob", "synthetic_prob"):
+        for name in ("deep_update_prob", "paste_prob", "synthetic_prob", "hard_case_prob"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must be a probability between 0 and 1", name)
 

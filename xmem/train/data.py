@@ -39,6 +39,7 @@ from xmem.errors import XMemError
 from xmem.inference.image import IMAGENET_MEAN, IMAGENET_STD
 from xmem.io.frames import list_images, load_rgb
 from xmem.train.augment import AugmentConfig, augment_clip, min_visible_pixels
+from xmem.train.hard_cases import add_hard_case
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +176,11 @@ class Clip:
 
 
 class ClipDataset(Dataset[dict[str, Tensor]]):
-    """Common part: per-item RNG, augmentation, visibility checks and retries."""
+    """Common part: per-item RNG, augmentation, hard cases, visibility checks and retries.
+
+    ``hard_case_prob``: the share of items on which :func:`~xmem.train.hard_cases.add_hard_case`
+    draws a hard case after augmentation (0: none, and no random draw for it).
+    """
 
     def __init__(
         self,
@@ -186,6 +191,7 @@ class ClipDataset(Dataset[dict[str, Tensor]]):
         seed: int,
         samples_per_epoch: int | None,
         config: AugmentConfig,
+        hard_case_prob: float = 0.0,
     ) -> None:
         if num_frames < 1:
             raise ValueError(f"num_frames must be at least 1, got {num_frames}")
@@ -199,12 +205,15 @@ class ClipDataset(Dataset[dict[str, Tensor]]):
             raise ValueError(f"samples_per_epoch must be positive, got {samples_per_epoch}")
         if config.crop != crop:
             raise ValueError(f"the augmentation crops {config.crop} pixels but crop is {crop}")
+        if not 0 <= hard_case_prob <= 1:
+            raise ValueError(f"hard_case_prob must be between 0 and 1, got {hard_case_prob}")
         self.num_frames = num_frames
         self.crop = crop
         self.max_objects = max_objects
         self.seed = seed
         self.samples_per_epoch = samples_per_epoch
         self.config = config
+        self.hard_case_prob = hard_case_prob
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -233,8 +242,13 @@ class ClipDataset(Dataset[dict[str, Tensor]]):
         for attempt in range(_ATTEMPTS):
             clip = self._compose(index, attempt, rng)
             images, labels = augment_clip(clip.rgb, clip.ids, self.config, rng)
+            n_objects = clip.n_objects
+            # drawn only when asked for, so that items without hard cases stay as they were
+            if self.hard_case_prob and rng.random() < self.hard_case_prob:
+                case = add_hard_case(images, labels, n_objects, self.max_objects, rng)
+                images, labels, n_objects = case.images, case.labels, case.n_objects
             item = make_item(
-                images, labels, clip.n_objects, self.max_objects, min_visible_pixels(self.crop)
+                images, labels, n_objects, self.max_objects, min_visible_pixels(self.crop)
             )
             if item is not None:
                 return item

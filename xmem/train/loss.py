@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from xmem.train.forward import ClipOutput
+
 
 def bootstrap_fraction(
     iteration: int, start: int = 20_000, end: int = 70_000, top_p: float = 0.15
@@ -45,3 +47,12 @@ def class_target(masks: Tensor) -> Tensor:
     """Non-overlapping object masks B×K×H×W → class indices B×H×W (0 = background)."""
     with_bg = torch.cat([masks.new_full((masks.shape[0], 1, *masks.shape[2:]), 0.5), masks], 1)
     return with_bg.argmax(1)
+
+
+def step_loss(out: ClipOutput, masks: Tensor, valid: Tensor, fraction: float) -> dict[str, Tensor]:
+    """Loss of every segmented frame (1..T-1), summed over frames as the paper."""
+    ce = dice = masks.new_zeros(())
+    for t, (logits, prob) in enumerate(zip(out.logits, out.prob, strict=True), start=1):
+        ce = ce + bootstrapped_ce(logits, class_target(masks[:, t]), fraction)
+        dice = dice + dice_loss(prob[:, 1:], masks[:, t], valid)
+    return {"loss": ce + dice, "ce": ce, "dice": dice}

@@ -36,7 +36,7 @@ from xmem.runtime.distributed import Worker
 from xmem.train.clips import build_dataset
 from xmem.train.config import StageConfig
 from xmem.train.forward import ClipOutput, clip_forward
-from xmem.train.loss import bootstrap_fraction, bootstrapped_ce, class_target, dice_loss
+from xmem.train.loss import bootstrap_fraction, step_loss
 
 logger = logging.getLogger(__name__)
 
@@ -97,15 +97,6 @@ def parameter_groups(network: XMem, config: StageConfig) -> list[dict[str, Any]]
         scaled = [p for p in params if id(p) in trunk]
         groups.append({"params": scaled, "lr": config.lr * config.backbone_lr_scale})
     return groups
-
-
-def step_loss(out: ClipOutput, masks: Tensor, valid: Tensor, fraction: float) -> dict[str, Tensor]:
-    """Loss of every segmented frame (1..T-1), summed over frames as the paper."""
-    ce = dice = masks.new_zeros(())
-    for t, (logits, prob) in enumerate(zip(out.logits, out.prob, strict=True), start=1):
-        ce = ce + bootstrapped_ce(logits, class_target(masks[:, t]), fraction)
-        dice = dice + dice_loss(prob[:, 1:], masks[:, t], valid)
-    return {"loss": ce + dice, "ce": ce, "dice": dice}
 
 
 class Trainer:

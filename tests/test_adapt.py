@@ -1,0 +1,123 @@
+"""Test-time adaptation (xmem/inference/adapt.py; issue 23)."""
+
+from __future__ import annotations
+
+import argparse
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from xmem import TrackOptions, Tracker
+from xmem.cli.options import add_inference_options, track_options
+from xmem.errors import ConfigError, XMemError
+from xmem.inference.adapt import AdaptConfig, adapt_network, adaptable_parameters, pseudo_clip
+from xmem.inference.image import processing_size, resize_image
+from xmem.io.frames import open_frames
+from xmem.model.weights import BUNDLED_DEFAULT, from_pretrained
+from xmem.train.forward import clip_forward
+from xmem.train.loss import step_loss
+
+SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample"
+SIZE = 128  # small frames: the test's cost, not the product's size
+
+
+@pytest.fixture(scope="module")
+def lite0() -> torch.nn.Module:
+    return from_pretrained(BUNDLED_DEFAULT)
+
+
+@pytest.fixture(scope="module")
+def given() -> tuple[np.ndarray, np.ndarray]:
+    """Frame 0 of the sample clip and its two objects at SIZE."""
+    ids = np.array(Image.open(SAMPLE / "masks" / "00000.png"))
+    with open_frames(SAMPLE / "video.mp4") as source:
+        rgb = next(iter(source.read([0])))[1]
+    h, w = processing_size(*ids.shape, SIZE)
+    small = np.asarray(Image.fromarray(ids).resize((w, h), Image.Resampling.NEAREST))
+    return resize_image(rgb, (h, w)), small
+
+
+def _given_frame_loss(network: torch.nn.Module, example: tuple[np.ndarray, np.ndarray]) -> float:
+    """The loss of segmenting the given frame from its own mask (a clip of three copies)."""
+    rgb, ids = example
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(3, 1, 1)
+    h, w = ids.shape[0] // 16 * 16, ids.shape[1] // 16 * 16
+    image = (torch.from_numpy(rgb[:h, :w]).permute(2, 0, 1).float() / 255 - mean) / std
+    masks = torch.stack([torch.from_numpy(ids[:h, :w] == k).float() for k in (1, 2)])
+    rgb_clip = image.expand(3, -1, -1, -1)[None]
+    mask_clip = masks.expand(3, -1, -1, -1)[None]
+    valid = torch.ones(1, 2, dtype=torch.bool)
+    with torch.no_grad():
+        out = clip_forward(network, rgb_clip, mask_clip, valid, torch.Generator().manual_seed(0))
+        return float(step_loss(out, mask_clip, valid, 1.0)["loss"])
+
+
+def test_adaptation_lowers_the_loss_on_the_given_frame(lite0: torch.nn.Module, given) -> None:
+    before = {n: p.clone() for n, p in lite0.state_dict().items()}
+    seen: list[tuple[int, int]] = []
+    config = AdaptConfig(steps=6, lr=1e-4, max_crop=112)
+    adapted, report = adapt_network(lite0, [given], config, lambda *a: seen.append(a))
+    assert seen == [(k, 6) for k in range(1, 7)]
+    assert report.steps == 6 and report.seconds > 0
+    assert _given_frame_loss(adapted, given) < 0.9 * _given_frame_loss(lite0, given)
+    # the input network is untouched, and only the decoder and value heads changed
+    assert all(torch.equal(p, before[n]) for n, p in lite0.state_dict().items())
+    changed = {n for n, p in adapted.state_dict().items() if not torch.equal(p, before[n])}
+    assert changed and all(n.startswith(("decoder.", "value_encoder.")) for n in changed)
+    assert not any(n.startswith("value_encoder.trunk.") for n in changed)
+    assert not any(p.requires_grad for p in adapted.parameters())
+
+
+def test_pseudo_clips_are_deterministic_and_hold_the_objects(given) -> None:
+    config = AdaptConfig(steps=1, max_crop=96)
+    a = pseudo_clip(given, config, np.random.default_rng(4))
+    b = pseudo_clip(given, config, np.random.default_rng(4))
+    assert a is not None and b is not None
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True))
+    images, masks, valid = a
+    assert images.shape == (3, 3, 96, 96) and masks.shape == (3, 3, 96, 96)
+    assert valid.tolist()[:2] == [True, True] and not valid[2]  # the sample's two objects
+    assert masks[0, :2].sum(dim=(1, 2)).min() > 0
+
+
+def test_adapt_zero_is_the_network_itself(lite0: torch.nn.Module, given) -> None:
+    same, report = adapt_network(lite0, [given], AdaptConfig(steps=0))
+    assert same is lite0 and report.steps == 0
+    assert len(adaptable_parameters(lite0)) > 0
+
+
+def test_adapt_zero_tracks_exactly_as_before(lite0: torch.nn.Module) -> None:
+    first = np.array(Image.open(SAMPLE / "masks" / "00000.png"))
+
+    def masks(options: TrackOptions) -> list[np.ndarray]:
+        results = Tracker(lite0, options).track(SAMPLE / "video.mp4", {0: first})
+        return [r.mask for r in islice(results, 8)]
+
+    for a, b in zip(masks(TrackOptions(size=SIZE)), masks(TrackOptions(size=SIZE, adapt_steps=0)), strict=True):
+        assert a.tobytes() == b.tobytes()
+
+
+def test_the_tracker_adapts_on_the_first_annotated_frame(lite0: torch.nn.Module) -> None:
+    first = np.array(Image.open(SAMPLE / "masks" / "00000.png"))
+    tracker = Tracker(lite0, TrackOptions(size=SIZE, adapt_steps=2))
+    seen: list[tuple[int, int]] = []
+    results = list(
+        islice(tracker.track(SAMPLE / "video.mp4", {3: first}, on_adapt=lambda *a: seen.append(a)), 6)
+    )
+    assert seen == [(1, 2), (2, 2)]  # once, on frame 3, not on the frames before it
+    assert [r.index for r in results] == list(range(6))
+    assert not results[0].mask.any() and results[3].mask.any()
+
+
+def test_a_negative_adapt_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="adapt_steps"):
+        TrackOptions(adapt_steps=-1)
+    parser = argparse.ArgumentParser()
+    add_inference_options(parser)
+    with pytest.raises(XMemError, match="--adapt must be at least 0"):
+        track_options(parser.parse_args(["--adapt", "-1"]))
