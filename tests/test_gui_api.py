@@ -538,3 +538,30 @@ def test_a_frames_folder_is_a_project_too(
     state = client.get("/api/state").json()["project"]
     assert state["tracked"] == [[1, 1], [3, 3]] and state["human"] == [2]
     assert (tmp_path / "frames.xmem" / "masks" / "img_3.png").exists()
+
+
+def test_adapt_toggle_tracks_as_xmem_track_adapt_does(
+    client: TestClient, workspace: Workspace, inputs: Inputs, tmp_path: Path
+) -> None:
+    """Adapt on: the start frame's mask is learnt first, exactly as `xmem track --adapt N`."""
+    assert client.get("/api/state").json()["adapt"] == {"on": False, "steps": 50}
+    workspace.adapt_steps = 3  # a short adaptation: the test's cost
+    open_clip(client, inputs, tmp_path / "p")
+    put_mask(client, 0, ids(0, 1))
+    run_job(client, workspace, "/api/track", {"start": 0, "adapt": True})
+    assert workspace.tracker_for(True).options.adapt_steps == 3
+    assert workspace.tracker_for(False) is workspace.tracker  # Adapt off: the loaded tracker
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    write_mask(masks / "00000.png", ids(0, 1))
+    expected = cli_track(inputs, masks, tmp_path / "cli", "--adapt", "3")
+    for t in range(N):
+        np.testing.assert_array_equal(get_mask(client, t)[0], expected[t], err_msg=f"frame {t}")
+
+
+def test_an_adapting_job_notes_its_steps() -> None:
+    from xmem.gui.jobs import Job
+
+    job = Job("track", 10, lambda job: "done")
+    job.note("adapting to frame 4: step 2 / 50")
+    assert job.snapshot().message == "adapting to frame 4: step 2 / 50"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import threading
 import time
 from typing import Any
@@ -541,3 +542,27 @@ def test_long_1080p_range_keeps_memory_bounded(
     assert len(emulator.created_figures()) == frames
     growth = max(peak) - before
     assert growth < 250, f"RSS grew by {growth:.0f} MB"
+
+
+def test_an_adapting_engine_notes_its_steps_and_tracks(
+    client: TestClient,
+    emulator: SuperviselyEmulator,
+    app: Any,
+    tiny_net: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """`xmem serve --adapt N`: each request adapts to its frame first, with notes in the log."""
+    from xmem import Tracker, TrackOptions
+    from xmem.integrations.supervisely.server import tracking_engine
+
+    app.engine = tracking_engine(Tracker(tiny_net, TrackOptions(size=-1, adapt_steps=2)))
+    caplog.set_level(logging.INFO, logger="xmem.integrations.supervisely.server")
+    track(client, emulator, timeout=120)
+    notes = [r.getMessage() for r in caplog.records if "adapting" in r.getMessage()]
+    assert notes == [
+        "adapting to the request's frame: step 1 / 2",
+        "adapting to the request's frame: step 2 / 2",
+    ]
+    assert progress(emulator)[-1] == (6, 6)
+    plain = Tracker(tiny_net, TrackOptions(size=-1))
+    assert tracking_engine(plain) == plain.track  # no adaptation: the tracker's own engine

@@ -23,8 +23,26 @@ from xmem.io.writer import BackgroundWriter
 logger = logging.getLogger(__name__)
 
 
+ADAPT_HELP = """\
+test-time adaptation (--adapt N):
+  Before tracking, a copy of the network is fine-tuned for N steps on pseudo-clips made
+  from the first annotated frame: the frame warped, cropped and flipped, its objects moved
+  over an in-painted background, look-alike copies of them pasted in as background and
+  smoke drawn over them. The decoder and the value encoder's heads learn this video's
+  objects against this video's background, which keeps masks off look-alikes (a
+  reflection, a crowd). Nothing is written to the weights file. It costs about 0.3 s per
+  step at the bundled model's size on 2 CPU cores before the first frame (a few seconds
+  on a GPU); --adapt 0 (the default) tracks exactly as without it."""
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("track", help="segment objects through a video from masks on some frames")
+    p = sub.add_parser(
+        "track",
+        help="segment objects through a video from masks on some frames",
+        description="Segment the objects given by masks on some frames through a video.",
+        epilog=ADAPT_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument(
         "input", type=Path, help="folder of frames (jpg/png) or video file (mp4/mov/avi/mkv)"
     )
@@ -93,7 +111,20 @@ def run(args: argparse.Namespace) -> int:
             )
             staged = outputs.enter_context(StagedDirectory(args.out))
             tracker = load_tracker(args, device, options)
-            results = tracker.track(source, annotations, reverse=args.reverse)
+            adapting = tqdm(
+                total=options.adapt_steps,
+                unit="step",
+                desc="adapting",
+                disable=options.adapt_steps == 0 or None,  # None: off when not a terminal
+                leave=False,
+                dynamic_ncols=True,
+            )
+            results = tracker.track(
+                source,
+                annotations,
+                reverse=args.reverse,
+                on_adapt=lambda step, steps: adapting.update(1),
+            )
             start = time.perf_counter()
             bar = tqdm(
                 results, total=len(source), unit="frame", desc="tracking", dynamic_ncols=True
@@ -103,18 +134,21 @@ def run(args: argparse.Namespace) -> int:
                 for result in bar:
                     path = staged.path / f"{source.names[result.index]}.png"
                     writer.submit(write_mask, path, result.mask, palette)
-            elapsed = time.perf_counter() - start
+            adapting.close()
+            adapted = tracker.last_adapt.seconds if tracker.last_adapt is not None else 0.0
+            elapsed = time.perf_counter() - start - adapted
             if overlay is not None:
                 masks = [staged.path / f"{name}.png" for name in source.names]
                 render_overlay(
                     source, masks, overlay, fps=source.fps, palette=palette, progress=True
                 )
         logger.info(
-            "wrote %d masks to %s (%.2f frames/s on %s)",
+            "wrote %d masks to %s (%.2f frames/s on %s%s)",
             len(source),
             args.out,
             len(source) / max(elapsed, 1e-9),
             device,
+            f", after {adapted:.1f} s of adaptation" if adapted else "",
         )
         if args.overlay is not None:
             logger.info("wrote overlay video %s", args.overlay)

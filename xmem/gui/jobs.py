@@ -124,6 +124,11 @@ class Job:
             elapsed = now - self._start
             self.status.fps = self.status.done / elapsed if elapsed > 0 else 0.0
 
+    def note(self, message: str) -> None:
+        """What the job is doing now, for the page (e.g. adapting, before the first frame)."""
+        with self._lock:
+            self.status.message = message
+
     def show(self, index: int, rgb: np.ndarray, ids: np.ndarray) -> None:
         """Keep frame ``index`` (just computed) for the page's preview; no copies."""
         with self._lock:
@@ -226,7 +231,11 @@ def track_frames(
                 if ids is not None and ids.any():
                     annotations[index] = ids
         frames = RecentFrames(source.read(indices))
-        results: Iterator[FrameResult] = tracker.track(frames, annotations)
+
+        def adapting(step: int, steps: int, first: int = indices[0]) -> None:
+            job.note(f"adapting to frame {first}: step {step} / {steps}")
+
+        results: Iterator[FrameResult] = tracker.track(frames, annotations, on_adapt=adapting)
         try:
             with BackgroundWriter(enabled=tracker.options.speed.overlap_io) as writer:
                 for result in results:

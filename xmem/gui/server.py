@@ -8,7 +8,8 @@ API (every path under ``/api``; errors are ``{"detail": message}`` with a 4xx or
   (header ``X-XMem-Human: 1`` when a person drew them). ``PUT /annotation/{i}`` with H×W bytes
   saves a person's mask; ``DELETE /annotation/{i}`` gives the frame back to the tracker.
 - ``POST /objects`` ``{"name", "color"}``, ``PATCH /objects/{id}``, ``DELETE /objects/{id}``.
-- ``POST /track`` ``{"start", "direction": "forward"|"backward"|"both", "count": N|null}``,
+- ``POST /track`` ``{"start", "direction": "forward"|"backward"|"both", "count": N|null,
+  "adapt": true|false|null}`` (adapt: test-time adaptation to the start frame's mask first),
   ``POST /export`` ``{"out": folder|null}``, ``POST /stop``, ``GET /job``.
 - ``GET  /job/preview?masks=1``: the job's status (header ``X-XMem-Job``, JSON) and the frame
   it computed last (header ``X-XMem-Frame``) as JPEG with the masks drawn in; 204 without a
@@ -58,6 +59,7 @@ class TrackRequest(BaseModel):
     start: int
     direction: str = "forward"
     count: int | None = None
+    adapt: bool | None = None  # None: as `xmem gui --adapt` says
 
 
 class ExportRequest(BaseModel):
@@ -168,7 +170,7 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
 
     @app.post("/api/track")
     def start_track(body: TrackRequest) -> dict[str, Any]:
-        return workspace.track(body.start, body.direction, body.count).__dict__
+        return workspace.track(body.start, body.direction, body.count, body.adapt).__dict__
 
     @app.post("/api/export")
     def start_export(body: ExportRequest) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import logging
 import os
@@ -21,6 +22,8 @@ from xmem.io.video import VideoSource
 
 from .jobs import Job, JobStatus, NetworkThread, Tracker, export, passes, track_frames
 from .project import FORMAT_VERSION, Project
+
+DEFAULT_ADAPT_STEPS = 50  # the Adapt toggle's steps when `xmem gui` is started without --adapt
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +73,9 @@ class Workspace:
         """``network``: the thread that loaded ``tracker``, which then runs the jobs (default:
         a new one); see :class:`NetworkThread` for why it matters for speed."""
         self.tracker = tracker
+        # Adapt (test-time adaptation) on or off per track; N steps from `xmem gui --adapt N`
+        self.adapt_steps = tracker.options.adapt_steps or DEFAULT_ADAPT_STEPS
+        self._trackers: dict[bool, Tracker] = {tracker.options.adapt_steps > 0: tracker}
         self.network = network if network is not None else NetworkThread()
         self.project: Project | None = None
         self.error: str | None = None  # why the last open failed
@@ -129,6 +135,7 @@ class Workspace:
                 "version": FORMAT_VERSION,
                 "error": self.error,
                 "job": self.job_status().__dict__,
+                "adapt": {"on": self.tracker.options.adapt_steps > 0, "steps": self.adapt_steps},
                 "project": None
                 if project is None
                 else {
@@ -218,8 +225,26 @@ class Workspace:
         self.job = job.start(self.network)
         return job.snapshot()
 
-    def track(self, start: int, direction: str = "forward", count: int | None = None) -> JobStatus:
-        """Track from frame ``start`` (its mask: a person's, else the tracked one)."""
+    def tracker_for(self, adapt: bool) -> Tracker:
+        """The tracker with adaptation on or off (made on first use, on the network's thread:
+        it shares the loaded network)."""
+        if adapt not in self._trackers:
+            options = dataclasses.replace(
+                self.tracker.options, adapt_steps=self.adapt_steps if adapt else 0
+            )
+            self._trackers[adapt] = Tracker(self.tracker.source_network, options)
+        return self._trackers[adapt]
+
+    def track(
+        self,
+        start: int,
+        direction: str = "forward",
+        count: int | None = None,
+        adapt: bool | None = None,
+    ) -> JobStatus:
+        """Track from frame ``start`` (its mask: a person's, else the tracked one). ``adapt``:
+        adapt the network to that mask first (None: as the workspace's tracker does); each
+        track adapts again, so a correction is learnt before the frames after it."""
         with self._lock:
             project, source = self._idle()
             frame_passes = passes(start, len(project.names), direction, count)
@@ -231,14 +256,14 @@ class Workspace:
                     f"frame {start} has no mask: draw the objects on it first, or go to a "
                     "frame that has one"
                 )
-            tracker = self.tracker
+            adapt = self.tracker.options.adapt_steps > 0 if adapt is None else adapt
             total = sum(len(p) for p in frame_passes)
             return self._start(
                 Job(
                     "track",
                     total,
                     lambda job: track_frames(
-                        job, tracker, project, source, frame_passes, start_mask
+                        job, self.tracker_for(adapt), project, source, frame_passes, start_mask
                     ),
                 )
             )

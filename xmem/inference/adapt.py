@@ -40,7 +40,14 @@ from xmem.train.loss import step_loss
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AdaptConfig", "AdaptReport", "adapt_network", "adaptable_parameters", "pseudo_clip"]
+__all__ = [
+    "AdaptConfig",
+    "AdaptReport",
+    "adapt_network",
+    "adaptable_parameters",
+    "pseudo_batch",
+    "pseudo_clip",
+]
 
 Example = tuple[np.ndarray, np.ndarray]  # RGB uint8 H×W×3 and object ids H×W (0: background)
 _DISTRACTORS = ("lookalike", "crowd", "smoke")
@@ -148,7 +155,7 @@ def _moved(rgb: np.ndarray, ids: np.ndarray, rng: np.random.Generator) -> Exampl
     dy, dx = (int(v) for v in rng.integers(-(np.array([h, w]) // 4), np.array([h, w]) // 4 + 1))
     objects = torch.from_numpy(ids > 0)
     hole = F.max_pool2d(objects.float()[None, None], 5, stride=1, padding=2)[0, 0] > 0
-    image = torch.from_numpy(rgb).permute(2, 0, 1).float()
+    image = torch.from_numpy(np.array(rgb)).permute(2, 0, 1).float()
     background = _inpaint(image, hole)
     shifted_ids = np.zeros_like(ids)
     ys, xs = np.nonzero(ids)
@@ -164,7 +171,8 @@ def pseudo_clip(
     example: Example, config: AdaptConfig, rng: np.random.Generator
 ) -> tuple[Tensor, Tensor, Tensor] | None:
     """One pseudo-clip of an annotated frame: normalised images T×3×S×S, object masks
-    T×K×S×S and the valid slots K (K = ``config.max_objects``), or None when no object stays
+    T×K×S×S and the valid slots K (K = the frame's objects, at most ``config.max_objects``:
+    no empty slots, which would cost as much as objects), or None when no object stays
     visible in its first frame."""
     rgb, ids = example
     present = [int(k) for k in np.unique(ids) if k != 0]
@@ -190,19 +198,21 @@ def pseudo_clip(
     visible = [k for k in range(1, n + 1) if bool((labels[0] == k).any())]
     if not visible:
         return None
-    masks = torch.zeros(config.num_frames, config.max_objects, crop, crop)
+    masks = torch.zeros(config.num_frames, n, crop, crop)
     for slot, k in enumerate(visible):
         masks[:, slot] = labels == k
-    valid = torch.zeros(config.max_objects, dtype=torch.bool)
+    valid = torch.zeros(n, dtype=torch.bool)
     valid[: len(visible)] = True
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
     return (images - mean) / std, masks, valid
 
 
-def _batch(
+def pseudo_batch(
     examples: Sequence[Example], config: AdaptConfig, rng: np.random.Generator
 ) -> tuple[Tensor, Tensor, Tensor]:
+    """``config.batch_size`` pseudo-clips of random examples, stacked (object slots padded to
+    the most objects of one clip)."""
     items: list[tuple[Tensor, Tensor, Tensor]] = []
     while len(items) < config.batch_size:
         for _ in range(8):  # a crop may miss every object: draw again
@@ -212,7 +222,11 @@ def _batch(
         if item is None:
             raise ConfigError("no object of the annotated frames stays visible when cropped")
         items.append(item)
-    return tuple(torch.stack(parts) for parts in zip(*items, strict=True))  # type: ignore[return-value]
+    slots = max(masks.shape[1] for _, masks, _ in items)  # frames with fewer objects: padded
+    rgb = torch.stack([images for images, _, _ in items])
+    masks = torch.stack([F.pad(m, (0, 0, 0, 0, 0, slots - m.shape[1])) for _, m, _ in items])
+    valid = torch.stack([F.pad(v, (0, slots - v.shape[0])) for _, _, v in items])
+    return rgb, masks, valid
 
 
 def adapt_network(
@@ -248,7 +262,7 @@ def adapt_network(
             p.requires_grad_(True)
         optimizer = torch.optim.AdamW(trained, lr=config.lr, weight_decay=0.0)
         for step in range(config.steps):
-            batch = _batch(examples, config, rng)
+            batch = pseudo_batch(examples, config, rng)
             rgb, masks, valid = (x.to(adapted.device) for x in batch)
             out = clip_forward(adapted, rgb, masks, valid, generator, deep_update_prob=0.0)
             loss = step_loss(out, masks, valid, fraction=1.0)["loss"]

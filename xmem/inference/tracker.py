@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from xmem.inference.adapt import adapt_network
+from xmem.inference.adapt import AdaptReport, adapt_network
 from xmem.inference.core import InferenceCore
 from xmem.inference.image import (
     normalise,
@@ -244,6 +244,7 @@ class Tracker:
         self.options = options or TrackOptions()
         self.source_network = network
         self.network = prepare_network(network, self.options.speed)
+        self.last_adapt: AdaptReport | None = None  # the last video's adaptation
         self.size = resolve_size(network, self.options.size)  # the shorter side, or -1
 
     @property
@@ -268,7 +269,9 @@ class Tracker:
         """A fresh engine whose network is adapted to one annotated frame (uint8 H×W×3
         ``pixels`` and its mask at the processing size, as :meth:`track` prepares them)."""
         examples = [(pixels.cpu().numpy(), _ids_map(mask, objects))]
-        adapted, _ = adapt_network(self.source_network, examples, self.options.adapt, progress)
+        adapted, self.last_adapt = adapt_network(
+            self.source_network, examples, self.options.adapt, progress
+        )
         return self.engine(timer, prepare_network(adapted, self.options.speed))
 
     @torch.inference_mode()

@@ -505,7 +505,9 @@ function showJob(job) {
   $("progress").value = job.done;
   if (running) {
     const what = job.kind === "track" ? "tracking" : "exporting";
-    $("job-label").textContent = `${what}: ${job.done} / ${job.total} frames · ${job.fps.toFixed(2)} frames/s`;
+    const progress = `${what}: ${job.done} / ${job.total} frames · ${job.fps.toFixed(2)} frames/s`;
+    // before the first frame, an adapting track says how far adaptation is
+    $("job-label").textContent = job.done === 0 && job.message ? job.message : progress;
   } else if (job.kind) {
     const speed = job.kind === "track" ? ` · ${job.fps.toFixed(2)} frames/s` : "";
     $("job-label").textContent = job.message + speed;
@@ -568,7 +570,8 @@ async function track() {
   stopPlaying();
   if (!(await flushSaves())) { showError("an annotation could not be saved; tracking was not started"); return; }
   const count = $("count").value ? Number($("count").value) : null;
-  const job = await json("POST", "/api/track", { start: S.index, direction: $("direction").value, count });
+  const adapt = $("adapt").checked;
+  const job = await json("POST", "/api/track", { start: S.index, direction: $("direction").value, count, adapt });
   showJob(job);
   poll();
 }
@@ -698,6 +701,8 @@ document.addEventListener("keydown", (event) => {
 (async () => {
   const state = await json("GET", "/api/state");
   setState(state);
+  $("adapt").checked = state.adapt.on;  // `xmem gui --adapt N` starts with Adapt on
+  $("adapt").parentElement.title += ` (${state.adapt.steps} steps)`;
   if (S.project) await goto(0);
   if (state.job && state.job.running) poll();
   S.ready = true;

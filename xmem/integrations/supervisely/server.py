@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 from xmem import Tracker, XMemError
 from xmem.integrations.supervisely.app import XMemTracking
 from xmem.integrations.supervisely.options import ServeOptions
+from xmem.integrations.supervisely.session import Engine
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ def create_app(
     device = tracker.device
     precision = tracker.options.precision
     app = XMemTracking(
-        tracker.track,
+        tracking_engine(tracker),
         str(device),
         model_name=model_name,
         weights=weights,
@@ -55,13 +57,30 @@ def create_app(
     )
     app.serve()
     logger.info(
-        "XMem tracking app ready: model %s (weights %s) on %s, %s",
+        "XMem tracking app ready: model %s (weights %s) on %s, %s%s",
         model_name,
         weights or "given in memory",
         device,
         precision,
+        f", adapting {tracker.options.adapt_steps} steps to each request's frame"
+        if tracker.options.adapt_steps
+        else "",
     )
     return app
+
+
+def tracking_engine(tracker: Tracker) -> Engine:
+    """The app's engine: ``tracker.track``, which notes in the log how far the test-time
+    adaptation that starts each request has got (``adapt_steps`` > 0)."""
+    if not tracker.options.adapt_steps:
+        return tracker.track
+    return functools.partial(tracker.track, on_adapt=_adapt_note)
+
+
+def _adapt_note(step: int, steps: int) -> None:
+    """Progress of the test-time adaptation that starts a request (--adapt N), in the log."""
+    if step == 1 or step == steps or step % 10 == 0:
+        logger.info("adapting to the request's frame: step %d / %d", step, steps)
 
 
 def default_precision(device: torch.device) -> str:
