@@ -23,31 +23,33 @@ from xmem.inference.adapt import (
 )
 from xmem.inference.image import processing_size, resize_image
 from xmem.io.frames import open_frames
+from xmem.model.network import XMem
 from xmem.model.weights import BUNDLED_DEFAULT, from_pretrained
 from xmem.train.forward import clip_forward
 from xmem.train.loss import step_loss
 
 SAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sample"
+Example = tuple[np.ndarray, np.ndarray]
 SIZE = 128  # small frames: the test's cost, not the product's size
 
 
 @pytest.fixture(scope="module")
-def lite0() -> torch.nn.Module:
+def lite0() -> XMem:
     return from_pretrained(BUNDLED_DEFAULT)
 
 
 @pytest.fixture(scope="module")
-def given() -> tuple[np.ndarray, np.ndarray]:
+def given() -> Example:
     """Frame 0 of the sample clip and its two objects at SIZE."""
     ids = np.array(Image.open(SAMPLE / "masks" / "00000.png"))
     with open_frames(SAMPLE / "video.mp4") as source:
         rgb = next(iter(source.read([0])))[1]
-    h, w = processing_size(*ids.shape, SIZE)
+    h, w = processing_size(ids.shape[0], ids.shape[1], SIZE)
     small = np.asarray(Image.fromarray(ids).resize((w, h), Image.Resampling.NEAREST))
     return resize_image(rgb, (h, w)), small
 
 
-def _views_loss(network: torch.nn.Module, given: tuple[np.ndarray, np.ndarray]) -> float:
+def _views_loss(network: XMem, given: Example) -> float:
     """The training loss on views of the given frame that adaptation never sees (pseudo-clips
     of another seed): what adaptation learns is the given frame's objects, not these views."""
     views = np.random.default_rng(99)
@@ -58,7 +60,7 @@ def _views_loss(network: torch.nn.Module, given: tuple[np.ndarray, np.ndarray]) 
         return float(step_loss(out, masks, valid, 1.0)["loss"])
 
 
-def test_adaptation_lowers_the_loss_on_the_given_frame(lite0: torch.nn.Module, given) -> None:
+def test_adaptation_lowers_the_loss_on_the_given_frame(lite0: XMem, given: Example) -> None:
     before = {n: p.clone() for n, p in lite0.state_dict().items()}
     seen: list[tuple[int, int]] = []
     config = AdaptConfig(steps=10, max_crop=112)
@@ -74,7 +76,7 @@ def test_adaptation_lowers_the_loss_on_the_given_frame(lite0: torch.nn.Module, g
     assert not any(p.requires_grad for p in adapted.parameters())
 
 
-def test_pseudo_clips_are_deterministic_and_hold_the_objects(given) -> None:
+def test_pseudo_clips_are_deterministic_and_hold_the_objects(given: Example) -> None:
     config = AdaptConfig(steps=1, max_crop=96)
     a = pseudo_clip(given, config, np.random.default_rng(4))
     b = pseudo_clip(given, config, np.random.default_rng(4))
@@ -86,13 +88,13 @@ def test_pseudo_clips_are_deterministic_and_hold_the_objects(given) -> None:
     assert masks[0, :2].sum(dim=(1, 2)).min() > 0
 
 
-def test_adapt_zero_is_the_network_itself(lite0: torch.nn.Module, given) -> None:
+def test_adapt_zero_is_the_network_itself(lite0: XMem, given: Example) -> None:
     same, report = adapt_network(lite0, [given], AdaptConfig(steps=0))
     assert same is lite0 and report.steps == 0
     assert len(adaptable_parameters(lite0)) > 0
 
 
-def test_adapt_zero_tracks_exactly_as_before(lite0: torch.nn.Module) -> None:
+def test_adapt_zero_tracks_exactly_as_before(lite0: XMem) -> None:
     first = np.array(Image.open(SAMPLE / "masks" / "00000.png"))
 
     def masks(options: TrackOptions) -> list[np.ndarray]:
@@ -105,7 +107,7 @@ def test_adapt_zero_tracks_exactly_as_before(lite0: torch.nn.Module) -> None:
         assert a.tobytes() == b.tobytes()
 
 
-def test_the_tracker_adapts_on_the_first_annotated_frame(lite0: torch.nn.Module) -> None:
+def test_the_tracker_adapts_on_the_first_annotated_frame(lite0: XMem) -> None:
     first = np.array(Image.open(SAMPLE / "masks" / "00000.png"))
     tracker = Tracker(lite0, TrackOptions(size=SIZE, adapt_steps=2))
     seen: list[tuple[int, int]] = []
