@@ -43,6 +43,7 @@ from xmem.gui.project import FORMAT_VERSION, Project  # noqa: E402
 from xmem.gui.server import create_app  # noqa: E402
 from xmem.gui.workspace import Workspace, default_project_dir, second_reader  # noqa: E402
 from xmem.io.masks import write_mask  # noqa: E402
+from xmem.model.weights import LITE0_ADAPT_STEPS  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -544,7 +545,7 @@ def test_adapt_toggle_tracks_as_xmem_track_adapt_does(
     client: TestClient, workspace: Workspace, inputs: Inputs, tmp_path: Path
 ) -> None:
     """Adapt on: the start frame's mask is learnt first, exactly as `xmem track --adapt N`."""
-    assert client.get("/api/state").json()["adapt"] == {"on": False, "steps": 50}
+    assert client.get("/api/state").json()["adapt"] == {"on": False, "steps": LITE0_ADAPT_STEPS}
     workspace.adapt_steps = 3  # a short adaptation: the test's cost
     open_clip(client, inputs, tmp_path / "p")
     put_mask(client, 0, ids(0, 1))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from pathlib import Path
 
@@ -106,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
 
     check_args(args)
     options = track_options(args)
+    if options.adapt_steps is None:  # the speed of tracking: adaptation only when asked for
+        options = dataclasses.replace(options, adapt_steps=0)
     device = select_device(args.device)
     if args.weights is not None:
         network = from_pretrained(args.weights, device=device)

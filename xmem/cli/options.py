@@ -108,12 +108,13 @@ def add_inference_options(
     g.add_argument(
         "--adapt",
         type=int,
-        default=0,
+        default=None,
         metavar="N",
         help="test-time adaptation: before tracking a video, fine-tune a copy of the network "
         "for N steps on pseudo-clips made from the first annotated frame (the frame warped, "
         "its objects moved over an in-painted background, look-alike distractors and smoke "
-        "pasted in); slower to start, better on look-alikes; 0: none (default 0)",
+        "pasted in); slower to start, better on look-alikes; 0: none (default: the model's "
+        "own, 25 for xmem-lite0, 0 for the others)",
     )
     g.add_argument(
         "--weights",

@@ -19,11 +19,14 @@ from xmem.io.frames import ImageFolderSource, open_frames
 from xmem.io.overlay import blend, palette_colours
 from xmem.io.source import FrameSource
 from xmem.io.video import VideoSource
+from xmem.model.weights import LITE0_ADAPT_STEPS
 
 from .jobs import Job, JobStatus, NetworkThread, Tracker, export, passes, track_frames
 from .project import FORMAT_VERSION, Project
 
-DEFAULT_ADAPT_STEPS = 50  # the Adapt toggle's steps when `xmem gui` is started without --adapt
+# the Adapt toggle's steps when the model adapts by default in none (`--adapt 0`, or a model
+# without a default), as xmem-lite0's default
+DEFAULT_ADAPT_STEPS = LITE0_ADAPT_STEPS
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +77,8 @@ class Workspace:
         a new one); see :class:`NetworkThread` for why it matters for speed."""
         self.tracker = tracker
         # Adapt (test-time adaptation) on or off per track; N steps from `xmem gui --adapt N`
-        self.adapt_steps = tracker.options.adapt_steps or DEFAULT_ADAPT_STEPS
-        self._trackers: dict[bool, Tracker] = {tracker.options.adapt_steps > 0: tracker}
+        self.adapt_steps = tracker.adapt_steps or DEFAULT_ADAPT_STEPS
+        self._trackers: dict[bool, Tracker] = {tracker.adapt_steps > 0: tracker}
         self.network = network if network is not None else NetworkThread()
         self.project: Project | None = None
         self.error: str | None = None  # why the last open failed
@@ -135,7 +138,7 @@ class Workspace:
                 "version": FORMAT_VERSION,
                 "error": self.error,
                 "job": self.job_status().__dict__,
-                "adapt": {"on": self.tracker.options.adapt_steps > 0, "steps": self.adapt_steps},
+                "adapt": {"on": self.tracker.adapt_steps > 0, "steps": self.adapt_steps},
                 "project": None
                 if project is None
                 else {
@@ -256,7 +259,7 @@ class Workspace:
                     f"frame {start} has no mask: draw the objects on it first, or go to a "
                     "frame that has one"
                 )
-            adapt = self.tracker.options.adapt_steps > 0 if adapt is None else adapt
+            adapt = self.tracker.adapt_steps > 0 if adapt is None else adapt
             total = sum(len(p) for p in frame_passes)
             return self._start(
                 Job(

@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from xmem.errors import ConfigError
-from xmem.inference.adapt import AdaptConfig
 from xmem.inference.config import InferenceConfig
 from xmem.inference.core import PRECISIONS
 from xmem.inference.speed import SpeedOptions
@@ -23,19 +22,15 @@ class TrackOptions:
     speed: the fast paths; the tracker prepares its network with them.
     adapt_steps: test-time adaptation: before tracking, fine-tune a copy of the network for
         this many steps on pseudo-clips made from the first annotated frame
-        (:mod:`xmem.inference.adapt`); 0 (default): none, the network as it is.
+        (:mod:`xmem.inference.adapt`); 0: none, the network as it is; None: the network's
+        ``default_adapt_steps`` (each pretrained model's own: 25 for xmem-lite0, else 0).
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
     size: int | None = None
     precision: str = "fp32"
     speed: SpeedOptions = field(default_factory=SpeedOptions)
-    adapt_steps: int = 0
-
-    @property
-    def adapt(self) -> AdaptConfig:
-        """The adaptation these options ask for (its other settings at their defaults)."""
-        return AdaptConfig(steps=self.adapt_steps)
+    adapt_steps: int | None = None
 
     def __post_init__(self) -> None:
         if self.size is not None and (self.size == 0 or self.size < -1):
@@ -48,7 +43,7 @@ class TrackOptions:
                 f"precision must be one of {', '.join(sorted(PRECISIONS))}, got {self.precision!r}",
                 "precision",
             )
-        if self.adapt_steps < 0:
+        if self.adapt_steps is not None and self.adapt_steps < 0:
             raise ConfigError(
                 f"adapt_steps must be at least 0, got {self.adapt_steps}", "adapt_steps"
             )

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from xmem.inference.adapt import AdaptReport, adapt_network
+from xmem.inference.adapt import AdaptConfig, AdaptReport, adapt_network
 from xmem.inference.core import InferenceCore
 from xmem.inference.image import (
     normalise,
@@ -217,6 +217,13 @@ class _Readback:
         return FrameResult(self.index, self.ids.numpy(), self.object_ids, self.prob)
 
 
+def resolve_adapt_steps(network: XMem, steps: int | None) -> int:
+    """``steps``, or the network's own default when None."""
+    if steps is None:
+        steps = int(getattr(network, "default_adapt_steps", 0))
+    return steps
+
+
 def resolve_size(network: XMem, size: int | None) -> int:
     """``size``, or the network's own default when None (sizes are checked by
     :class:`TrackOptions`)."""
@@ -234,8 +241,9 @@ class Tracker:
             input is untouched; a network already prepared with the same speed options is
             used as is).
         options: how to track (default :class:`TrackOptions`: paper defaults, the network's
-            own size, fp32, the default fast paths). With ``adapt_steps`` > 0 every video
-            is tracked by a copy of the network adapted to its first annotated frame
+            own size, fp32, the default fast paths). With adaptation steps (``adapt_steps``,
+            or the network's own) every video is tracked by a copy of the network adapted to
+            its first annotated frame
             (:mod:`xmem.inference.adapt`), prepared in the same way; ``network`` is kept
             unprepared for that.
     """
@@ -246,6 +254,7 @@ class Tracker:
         self.network = prepare_network(network, self.options.speed)
         self.last_adapt: AdaptReport | None = None  # the last video's adaptation
         self.size = resolve_size(network, self.options.size)  # the shorter side, or -1
+        self.adapt_steps = resolve_adapt_steps(network, self.options.adapt_steps)
 
     @property
     def device(self) -> torch.device:
@@ -270,7 +279,7 @@ class Tracker:
         ``pixels`` and its mask at the processing size, as :meth:`track` prepares them)."""
         examples = [(pixels.cpu().numpy(), _ids_map(mask, objects))]
         adapted, self.last_adapt = adapt_network(
-            self.source_network, examples, self.options.adapt, progress
+            self.source_network, examples, AdaptConfig(steps=self.adapt_steps), progress
         )
         return self.engine(timer, prepare_network(adapted, self.options.speed))
 
@@ -324,7 +333,7 @@ class Tracker:
         pending = set(annotations)
         lag = overlap and device.type == "cuda"
         waiting: _Readback | None = None  # with lag: the previous frame, read after this one starts
-        adapt = self.options.adapt_steps > 0  # on the first annotated frame, before its step
+        adapt = self.adapt_steps > 0  # on the first annotated frame, before its step
         try:
             for frame in prepared:
                 pending.discard(frame.index)

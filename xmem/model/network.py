@@ -82,6 +82,8 @@ class XMem(nn.Module):
     # shorter side (pixels) the weights are meant to be run at; -1: original resolution.
     # Set by the weights loader from the weights table (480 for the official checkpoints).
     default_size: int = 480
+    # test-time adaptation steps the weights are meant to be tracked with (set likewise; 0: none)
+    default_adapt_steps: int = 0
 
     def __init__(self, config: ModelConfig = ModelConfig()) -> None:
         super().__init__()

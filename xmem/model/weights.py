@@ -50,6 +50,7 @@ class WeightInfo:
     size: int | None = None
     bundled: bool = False  # shipped in BUNDLED_DIR, never downloaded
     process_size: int = 480  # default shorter side to process at (track, eval, serve, API)
+    adapt_steps: int = 0  # default test-time adaptation steps (track, eval, serve, gui, API)
 
 
 def _official(name: str, description: str) -> WeightInfo:
@@ -58,6 +59,10 @@ def _official(name: str, description: str) -> WeightInfo:
         name=name, url=RELEASE_URL + filename, filename=filename, description=description
     )
 
+
+# xmem-lite0 adapts to the given frame by default: chosen from the dev trade-off of J&F and
+# time (docs/model-card.md, "Test-time adaptation"); the other models are not measured with it
+LITE0_ADAPT_STEPS = 25
 
 # Hashes and sizes of the release assets are not recorded here: the strict load is the check.
 WEIGHTS: dict[str, WeightInfo] = {
@@ -87,6 +92,7 @@ WEIGHTS: dict[str, WeightInfo] = {
             "by this project, ships with the package (docs/model-card.md)",
             bundled=True,
             process_size=240,
+            adapt_steps=LITE0_ADAPT_STEPS,
         ),
         WeightInfo(
             name="xmem-compact",
@@ -272,14 +278,16 @@ def from_pretrained(
 ) -> XMem:
     """A network with pretrained weights (eval mode), by name (downloaded on demand) or path.
 
-    Weights of the table get their processing size as ``network.default_size``; any other
-    checkpoint keeps the paper's 480.
+    Weights of the table get their processing size as ``network.default_size`` and their
+    test-time adaptation steps as ``network.default_adapt_steps``; any other checkpoint keeps
+    the paper's 480 and no adaptation.
     """
     path = resolve_weights(name_or_path, download_missing)
     network = load_network(path, device)
     info = table_entry(path)
     if info is not None:
         network.default_size = info.process_size
+        network.default_adapt_steps = info.adapt_steps
     return network
 
 

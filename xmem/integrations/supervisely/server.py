@@ -62,8 +62,8 @@ def create_app(
         weights or "given in memory",
         device,
         precision,
-        f", adapting {tracker.options.adapt_steps} steps to each request's frame"
-        if tracker.options.adapt_steps
+        f", adapting {tracker.adapt_steps} steps to each request's frame"
+        if tracker.adapt_steps
         else "",
     )
     return app
@@ -72,7 +72,7 @@ def create_app(
 def tracking_engine(tracker: Tracker) -> Engine:
     """The app's engine: ``tracker.track``, which notes in the log how far the test-time
     adaptation that starts each request has got (``adapt_steps`` > 0)."""
-    if not tracker.options.adapt_steps:
+    if not tracker.adapt_steps:
         return tracker.track
     return functools.partial(tracker.track, on_adapt=_adapt_note)
 
