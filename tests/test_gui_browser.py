@@ -410,6 +410,7 @@ def test_screenshot_of_the_sample_clip(
     with serving(workspace) as url:
         page.goto(url)
         page.wait_for_function("() => window.xmemGui && window.xmemGui.ready")
+        assert page.is_checked("#adapt")  # the bundled model adapts by default
         page.fill("#count", "3")
         job = click_and_wait_job(page, "#track")
         assert not job["error"] and job["done"] == 4
