@@ -31,9 +31,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xmem.errors import ConfigError
-from xmem.inference.image import IMAGENET_MEAN, IMAGENET_STD
 from xmem.model.network import XMem
-from xmem.train.augment import AugmentConfig, augment_clip
+from xmem.train.augment import AugmentConfig, augment_clip, make_item
 from xmem.train.forward import clip_forward
 from xmem.train.hard_cases import add_hard_case
 from xmem.train.loss import step_loss
@@ -195,17 +194,8 @@ def pseudo_clip(
         kind = str(rng.choice(_DISTRACTORS))
         case = add_hard_case(images, labels, n, n, rng, kind=kind)
         images, labels = case.images, case.labels
-    visible = [k for k in range(1, n + 1) if bool((labels[0] == k).any())]
-    if not visible:
-        return None
-    masks = torch.zeros(config.num_frames, n, crop, crop)
-    for slot, k in enumerate(visible):
-        masks[:, slot] = labels == k
-    valid = torch.zeros(n, dtype=torch.bool)
-    valid[: len(visible)] = True
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return (images - mean) / std, masks, valid
+    item = make_item(images, labels, n, n)
+    return None if item is None else (item["rgb"], item["masks"], item["valid"])
 
 
 def pseudo_batch(

@@ -24,9 +24,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from xmem.inference.image import IMAGENET_MEAN, IMAGENET_STD
 from xmem.train.colour import ColourJitter, colour_jitter
 
-__all__ = ["AffineJitter", "AugmentConfig", "augment_clip", "min_visible_pixels"]
+__all__ = ["AffineJitter", "AugmentConfig", "augment_clip", "make_item", "min_visible_pixels"]
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,33 @@ class AugmentConfig:
             frame_colour=ColourJitter(brightness=0.05, contrast=0.05, saturation=0.05, hue=0.01),
             grayscale_prob=0.05,
         )
+
+
+def make_item(
+    images: Tensor, labels: Tensor, n_objects: int, max_objects: int, min_pixels: int = 1
+) -> dict[str, Tensor] | None:
+    """The training item of an augmented clip, or None when no object is visible in frame 0.
+
+    Objects with fewer than ``min_pixels`` pixels in the first frame are not given, so they
+    become background in every frame; the others fill the first slots in id order.
+
+    Returns:
+        ``rgb`` float32 T×3×S×S (ImageNet-normalised), ``masks`` float32 T×K×S×S in {0, 1}
+        and ``valid`` bool K, K = ``max_objects``.
+    """
+    frames, height, width = labels.shape
+    counts = torch.bincount(labels[0].flatten(), minlength=n_objects + 1)
+    visible = [k for k in range(1, n_objects + 1) if counts[k] >= min_pixels][:max_objects]
+    if not visible:
+        return None
+    masks = torch.zeros(frames, max_objects, height, width)
+    for slot, k in enumerate(visible):
+        masks[:, slot] = labels == k
+    valid = torch.zeros(max_objects, dtype=torch.bool)
+    valid[: len(visible)] = True
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
+    return {"rgb": ((images - mean) / std).float(), "masks": masks, "valid": valid}
 
 
 def min_visible_pixels(crop: int) -> int:

@@ -1,7 +1,7 @@
 """Training items: clips read from a dataset's sequences, augmented and assembled.
 
 The datasets (clips of videos, of deformed static images, or of synthetic videos) are in
-:mod:`xmem.train.clips`; they share :class:`ClipDataset` and :func:`make_item`.
+:mod:`xmem.train.clips`; they share :class:`ClipDataset` and :func:`~xmem.train.augment.make_item`.
 
 Every item is a dict of tensors of fixed shapes, ready for a ``DataLoader`` with default
 collation::
@@ -30,47 +30,18 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
 from xmem.data import EvalSequence
 from xmem.errors import XMemError
-from xmem.inference.image import IMAGENET_MEAN, IMAGENET_STD
 from xmem.io.frames import list_images, load_rgb
-from xmem.train.augment import AugmentConfig, augment_clip, min_visible_pixels
+from xmem.train.augment import AugmentConfig, augment_clip, make_item, min_visible_pixels
 from xmem.train.hard_cases import add_hard_case
 
 logger = logging.getLogger(__name__)
 
 _ATTEMPTS = 6  # clips tried for one item before giving up (each needs an object in frame 0)
-
-
-def make_item(
-    images: Tensor, labels: Tensor, n_objects: int, max_objects: int, min_pixels: int = 1
-) -> dict[str, Tensor] | None:
-    """The training item of an augmented clip, or None when no object is visible in frame 0.
-
-    Objects with fewer than ``min_pixels`` pixels in the first frame are not given, so they
-    become background in every frame; the others fill the first slots in id order.
-
-    Returns:
-        ``rgb`` float32 T×3×S×S (ImageNet-normalised), ``masks`` float32 T×K×S×S in {0, 1}
-        and ``valid`` bool K, K = ``max_objects``.
-    """
-    frames, height, width = labels.shape
-    counts = torch.bincount(labels[0].flatten(), minlength=n_objects + 1)
-    visible = [k for k in range(1, n_objects + 1) if counts[k] >= min_pixels][:max_objects]
-    if not visible:
-        return None
-    masks = torch.zeros(frames, max_objects, height, width)
-    for slot, k in enumerate(visible):
-        masks[:, slot] = labels == k
-    valid = torch.zeros(max_objects, dtype=torch.bool)
-    valid[: len(visible)] = True
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return {"rgb": ((images - mean) / std).float(), "masks": masks, "valid": valid}
 
 
 def sample_frame_indices(
