@@ -566,3 +566,9 @@ def test_an_adapting_job_notes_its_steps() -> None:
     job = Job("track", 10, lambda job: "done")
     job.note("adapting to frame 4: step 2 / 50")
     assert job.snapshot().message == "adapting to frame 4: step 2 / 50"
+    time.sleep(0.2)  # an adaptation: no frames
+    job.restart_rate()
+    job.progress(4)
+    status = job.snapshot()
+    # frames/s counts from the end of the adaptation: 1 frame in far less than 0.2 s
+    assert status.done == 1 and status.fps > 5

@@ -97,7 +97,7 @@ class Job:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._start = time.perf_counter()
-        self._first: float | None = None  # time the first frame was done
+        self._done_before_rate = 0
         self._shown: tuple[int, np.ndarray, np.ndarray] | None = None  # index, RGB, ids
         self._finished = threading.Event()
 
@@ -122,12 +122,19 @@ class Job:
             if index is not None:
                 self.status.last_index = index
             elapsed = now - self._start
-            self.status.fps = self.status.done / elapsed if elapsed > 0 else 0.0
+            done = self.status.done - self._done_before_rate
+            self.status.fps = done / elapsed if elapsed > 0 else 0.0
 
     def note(self, message: str) -> None:
         """What the job is doing now, for the page (e.g. adapting, before the first frame)."""
         with self._lock:
             self.status.message = message
+
+    def restart_rate(self) -> None:
+        """Count frames per second from now (after an adaptation, which is not tracking)."""
+        with self._lock:
+            self._start = time.perf_counter()
+            self._done_before_rate = self.status.done
 
     def show(self, index: int, rgb: np.ndarray, ids: np.ndarray) -> None:
         """Keep frame ``index`` (just computed) for the page's preview; no copies."""
@@ -234,6 +241,8 @@ def track_frames(
 
         def adapting(step: int, steps: int, first: int = indices[0]) -> None:
             job.note(f"adapting to frame {first}: step {step} / {steps}")
+            if step == steps:
+                job.restart_rate()
 
         results: Iterator[FrameResult] = tracker.track(frames, annotations, on_adapt=adapting)
         try:
