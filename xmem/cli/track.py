@@ -31,7 +31,7 @@ test-time adaptation (--adapt N):
   smoke drawn over them. The decoder and the value encoder's heads learn this video's
   objects against this video's background, which keeps masks off look-alikes (a
   reflection, a crowd). Nothing is written to the weights file. Default: the model's own
-  (xmem-lite0: 25 steps, about 15 s on 2 CPU cores before the first frame; the official
+  (xmem-lite0: 25 steps, 10–15 s on 2 CPU cores before the first frame; the official
   weights: 0, not measured with adaptation). --adapt 0 tracks exactly as before adaptation
   existed."""
 

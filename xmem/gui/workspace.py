@@ -24,8 +24,8 @@ from xmem.model.weights import LITE0_ADAPT_STEPS
 from .jobs import Job, JobStatus, NetworkThread, Tracker, export, passes, track_frames
 from .project import FORMAT_VERSION, Project
 
-# the Adapt toggle's steps when the model adapts by default in none (`--adapt 0`, or a model
-# without a default), as xmem-lite0's default
+# the Adapt toggle's steps when the loaded tracker does not adapt (`--adapt 0`, or a model
+# with no default steps): xmem-lite0's default
 DEFAULT_ADAPT_STEPS = LITE0_ADAPT_STEPS
 
 logger = logging.getLogger(__name__)

@@ -162,7 +162,6 @@ class ClipDataset(Dataset[dict[str, Tensor]]):
         seed: int,
         samples_per_epoch: int | None,
         config: AugmentConfig,
-        hard_case_prob: float = 0.0,
     ) -> None:
         if num_frames < 1:
             raise ValueError(f"num_frames must be at least 1, got {num_frames}")
@@ -176,15 +175,13 @@ class ClipDataset(Dataset[dict[str, Tensor]]):
             raise ValueError(f"samples_per_epoch must be positive, got {samples_per_epoch}")
         if config.crop != crop:
             raise ValueError(f"the augmentation crops {config.crop} pixels but crop is {crop}")
-        if not 0 <= hard_case_prob <= 1:
-            raise ValueError(f"hard_case_prob must be between 0 and 1, got {hard_case_prob}")
         self.num_frames = num_frames
         self.crop = crop
         self.max_objects = max_objects
         self.seed = seed
         self.samples_per_epoch = samples_per_epoch
         self.config = config
-        self.hard_case_prob = hard_case_prob
+        self.hard_case_prob = 0.0  # set by build_dataset from the stage's checked config
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
