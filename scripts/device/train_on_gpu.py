@@ -3,7 +3,15 @@ iterations, train for the time left, return the kept snapshots as float16.
 
 The machine has no PyAV: training never decodes video, so an empty stand-in package named
 ``av`` (carried in .carry/stub, modules whose every attribute is a dummy class) satisfies the
-imports. Run from the repository root there, with the packed data in .carry/davis:
+imports. Made here (.carry is in .git/info/exclude), once:
+
+    mkdir -p .carry/stub/av/video
+    for m in __init__ error container video/__init__ video/stream; do
+        printf 'def __getattr__(name):\n    return type(name, (Exception,), {})\n' \
+            > .carry/stub/av/$m.py
+    done
+
+Run from the repository root there, with the packed data in .carry/davis:
 
     BUDGET=545 WORKERS=15 BATCH=16 FRAMES=8 CROP=224 HARD=0.4 python3 scripts/device/train_on_gpu.py
 """
