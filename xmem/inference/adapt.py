@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from xmem.errors import ConfigError
-from xmem.model.network import XMem
+from xmem.model.network import XMem, backbone_trunks
 from xmem.train.augment import AugmentConfig, augment_clip, make_item
 from xmem.train.forward import clip_forward
 from xmem.train.hard_cases import add_hard_case
@@ -110,19 +110,9 @@ class AdaptReport:
 def adaptable_parameters(network: XMem) -> list[nn.Parameter]:
     """The parameters that adaptation changes: the decoder's and the value encoder's, its
     trunk left out."""
-    value = network.value_encoder
-    trunk = {id(p) for p in _trunk_parameters(value)}
-    heads = [p for p in value.parameters() if id(p) not in trunk]
+    trunks = {id(p) for t in backbone_trunks(network) for p in t.parameters()}
+    heads = [p for p in network.value_encoder.parameters() if id(p) not in trunks]
     return [*network.decoder.parameters(), *heads]
-
-
-def _trunk_parameters(value: nn.Module) -> list[nn.Parameter]:
-    trunk = getattr(value, "trunk", None)
-    if trunk is not None:
-        return list(trunk.parameters())
-    # ResNet value encoders hold their stem and stages directly
-    parts = [getattr(value, name, None) for name in ("conv1", "bn1", "layer1", "layer2", "layer3")]
-    return [p for part in parts if part is not None for p in part.parameters()]
 
 
 def _inpaint(rgb: Tensor, hole: Tensor) -> Tensor:
