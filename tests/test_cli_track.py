@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import logging
 import shutil
 from collections.abc import Callable
@@ -18,6 +19,7 @@ from PIL import Image
 from tests.nets import tiny_network
 from tests.scene import H, N, W, encode_video, frame, ids
 from xmem.cli.main import main
+from xmem.inference.quality import COLUMNS
 
 # an input palette that is not the default DAVIS one, to check that outputs keep it
 PALETTE = [0, 0, 0, 10, 200, 30, 250, 20, 160, 40, 40, 240] + [0] * (768 - 12)
@@ -193,6 +195,30 @@ def test_every_option_together(
     masks = check_masks(out, video_names())
     assert all((m == 1).any() for m in masks)
     assert count_video_frames(tmp_path / "o.mkv") == N
+
+
+def test_fill_and_report(
+    inputs: Inputs, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture
+) -> None:
+    """--fill keeps both annotated frames exactly; --report has a row per frame and object."""
+    out, report = tmp_path / "out", tmp_path / "drift.csv"
+    r = xmem(caplog, capsys, inputs.jpgs, "-m", inputs.masks, "--out", out, "--fill",
+             "--report", report, "--weights", inputs.weights, "--size", "-1")  # fmt: skip
+    assert r.code == 0, r.output
+    masks = check_masks(out, video_names())
+    assert np.array_equal(masks[0], ids(0, 1)) and np.array_equal(masks[5], ids(5, 2))
+    assert "suspect frames" in r.output and "wrote drift report" in r.output
+    with report.open() as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == list(COLUMNS)
+    assert [int(row["frame"]) for row in rows] == sorted(int(row["frame"]) for row in rows)
+    seen = {(int(row["frame"]), int(row["object_id"])) for row in rows}
+    # with --fill each annotated frame is whole: object 1 (only on frame 0) ends before frame 5
+    assert {(t, 1) for t in range(5)} <= seen and (5, 1) not in seen
+    assert {(t, 2) for t in range(1, N)} <= seen
+    for row in rows:
+        assert 0 <= float(row["score"]) <= 1 and row["suspect"] in ("0", "1")
+        assert row["name"] == f"{int(row['frame']):05d}"
 
 
 def test_disable_long_term(
@@ -413,6 +439,8 @@ BAD_INPUTS: dict[str, Case] = {
     "unknown-device": _options("--device", "tpu9"),
     "overlay-not-a-video": lambda i, d: [i.video, "-m", i.first_mask, "--overlay", d / "o.gif"],
     "missing-input": _missing_input,
+    "fill-with-one-annotated-frame": lambda i, d: [i.video, "-m", i.first_mask, "--fill"],
+    "fill-and-reverse": lambda i, d: [i.video, "-m", i.masks, "--fill", "--reverse"],
     "missing-masks": _missing_masks,
 }
 

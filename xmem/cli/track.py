@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import logging
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,9 @@ from tqdm.std import tqdm
 
 from xmem.cli.options import add_inference_options, load_tracker, select_device, track_options
 from xmem.errors import XMemError
+from xmem.inference.fill import fill_track
+from xmem.inference.quality import SUSPECT, ObjectQuality, QualityMonitor, write_report
+from xmem.inference.tracker import FrameResult, Tracker
 from xmem.io.frames import open_frames
 from xmem.io.masks import Mask, find_annotations, read_mask, write_mask
 from xmem.io.output import StagedDirectory, atomic_output_file
@@ -66,6 +70,22 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="propagate backward, from the last frame to the first",
     )
+    p.add_argument(
+        "--fill",
+        action="store_true",
+        help="with a --masks folder of several annotated frames: fill each gap between two of "
+        "them from both (tracked forward from the first and backward from the second, merged "
+        "by nearness); the annotated frames come out exactly as given",
+    )
+    p.add_argument(
+        "--report",
+        type=Path,
+        default=None,
+        metavar="FILE.csv",
+        help="also write per frame and object the tracker's confidence, the share of uncertain "
+        "pixels, the area change, the IoU with the previous frame and a drift score; frames "
+        "scoring >= 0.5 are marked suspect (docs/gui.md, 'Drift marks')",
+    )
     add_inference_options(p)
     p.set_defaults(run=run)
 
@@ -95,6 +115,34 @@ def load_annotations(
     return annotations, palette
 
 
+def _results(
+    tracker: Tracker,
+    source: FrameSource,
+    annotations: dict[int, np.ndarray],
+    args: argparse.Namespace,
+    on_adapt: Callable[[int, int], None],
+) -> Iterator[FrameResult]:
+    """The tracker's results, or with ``--fill`` the filled video's."""
+    return_prob = args.report is not None
+    if args.fill:
+        return fill_track(tracker, source, annotations, return_prob, on_adapt)
+    return tracker.track(
+        source, annotations, reverse=args.reverse, return_prob=return_prob, on_adapt=on_adapt
+    )
+
+
+def _check_fill(args: argparse.Namespace, annotations: dict[int, np.ndarray]) -> None:
+    if not args.fill:
+        return
+    if args.reverse:
+        raise XMemError("--fill tracks both ways by itself: leave out --reverse")
+    if len(annotations) < 2:
+        raise XMemError(
+            f"--fill needs a --masks folder with at least two annotated frames; "
+            f"'{args.masks}' gives {len(annotations)}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     options = track_options(args)
     if args.overlay is not None:
@@ -102,6 +150,7 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     with open_frames(args.input) as source:
         annotations, palette = load_annotations(source, args.masks, args.reverse)
+        _check_fill(args, annotations)
         # Both outputs are staged (checked writable before any work) and appear only when
         # everything succeeded: a failure while writing the overlay leaves no masks either.
         with contextlib.ExitStack() as outputs:
@@ -111,6 +160,11 @@ def run(args: argparse.Namespace) -> int:
                 else None
             )
             staged = outputs.enter_context(StagedDirectory(args.out))
+            report = (
+                outputs.enter_context(atomic_output_file(args.report))
+                if args.report is not None
+                else None
+            )
             tracker = load_tracker(args, device, options)
             adapting = tqdm(
                 total=tracker.adapt_steps,
@@ -120,22 +174,24 @@ def run(args: argparse.Namespace) -> int:
                 leave=False,
                 dynamic_ncols=True,
             )
-            results = tracker.track(
-                source,
-                annotations,
-                reverse=args.reverse,
-                on_adapt=lambda step, steps: adapting.update(1),
+            results = _results(
+                tracker, source, annotations, args, lambda step, steps: adapting.update(1)
             )
             start = time.perf_counter()
             bar = tqdm(
                 results, total=len(source), unit="frame", desc="tracking", dynamic_ncols=True
             )
+            monitor, rows = QualityMonitor(), []
             # PNGs are encoded by writer threads while the next frames are tracked
             with BackgroundWriter(enabled=options.speed.overlap_io) as writer:
                 for result in bar:
                     path = staged.path / f"{source.names[result.index]}.png"
                     writer.submit(write_mask, path, result.mask, palette)
+                    if report is not None:
+                        rows.extend(monitor.update(result))
             adapting.close()
+            if report is not None:
+                _write_report(report, rows, source.names)
             adapted = tracker.last_adapt.seconds if tracker.last_adapt is not None else 0.0
             elapsed = time.perf_counter() - start - adapted
             if overlay is not None:
@@ -153,4 +209,20 @@ def run(args: argparse.Namespace) -> int:
         )
         if args.overlay is not None:
             logger.info("wrote overlay video %s", args.overlay)
+        if args.report is not None:
+            logger.info("wrote drift report %s", args.report)
     return 0
+
+
+def _write_report(path: Path, rows: list[ObjectQuality], names: list[str]) -> None:
+    rows.sort(key=lambda r: (r.frame, r.object_id))
+    with open(path, "w", encoding="utf-8", newline="") as out:
+        write_report(rows, names, out)
+    suspects = sorted({r.frame for r in rows if r.suspect})
+    listed = ", ".join(names[i] for i in suspects[:10]) + (", …" if len(suspects) > 10 else "")
+    logger.info(
+        "%d suspect frames (drift score >= %.1f)%s",
+        len(suspects),
+        SUSPECT,
+        f": {listed}" if suspects else "",
+    )
