@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import torch
 
 from xmem.memory.manager import MemoryManager
@@ -200,3 +201,32 @@ def test_similarity_buffer_is_reused_once_memory_stops_growing() -> None:
             assert mm._sim_buffer is not None
             pointers.add(mm._sim_buffer.data_ptr())
     assert len(pointers) == 1
+
+
+@pytest.mark.parametrize("long_term", [True, False])
+def test_a_pinned_frame_stays_in_working_memory(long_term: bool) -> None:
+    """Pinned frames (issue 24) survive every consolidation or trim, memory stays bounded
+    and keys stay aligned with values; at most T_max − T_min − 1 frames are pinned."""
+    mm = manager(min_mid_term_frames=2, max_mid_term_frames=6, enable_long_term=long_term)
+    assert mm.max_pinned == 3
+    q = torch.randn(4, 2, 2)
+    pinned_keys = []
+    for t in range(40):
+        key, *rest = frame(t)
+        mm.write(key, *rest)
+        mm.read(q, torch.ones_like(q), [0])
+        if t in (3, 9, 15, 21):
+            pinned = mm.pin_last(0)
+            assert pinned == (t != 21)  # the fourth is refused
+            if pinned:
+                pinned_keys.append(key.flatten(1))
+        assert mm.work_mem.size(0) <= 6 * 4
+        assert_aligned(mm)
+    work = mm.work_mem.buckets[0].key
+    first = frame(0)[0].flatten(1)
+    torch.testing.assert_close(work[:, :4], first)  # the first frame, as the original keeps
+    for k, key in enumerate(pinned_keys, start=1):
+        torch.testing.assert_close(work[:, 4 * k : 4 * (k + 1)], key)
+    held = mm.frames(0)
+    assert held["pinned"] == 3 and 4 <= held["working"] <= 6
+    assert held["long_term"] == mm.long_mem.size(0) and (held["long_term"] > 0) == long_term

@@ -361,3 +361,18 @@ def test_track_options_name_the_invalid_field(options: dict, field: str) -> None
     with pytest.raises(xmem.ConfigError, match=f"^{field} ") as caught:
         TrackOptions(**options)
     assert caught.value.fields == (field,)
+
+
+def test_pinned_frames_stay_in_memory(tiny_net: XMem) -> None:
+    """``pinned`` frames are memorised (even off the mem_every schedule) and kept; without
+    pins the masks are those of a plain track."""
+    tracker = Tracker(tiny_net, TrackOptions(size=-1))
+    frames = [frame(t) for t in range(N)]
+    plain = [r.mask for r in tracker.track(frames, {0: ids(0, 1, 2)})]
+    assert tracker.current is not None
+    assert all(m["pinned"] == 0 for m in tracker.current.memory_frames().values())
+    unpinned = [r.mask for r in tracker.track(frames, {0: ids(0, 1, 2)}, pinned=())]
+    assert all(np.array_equal(a, b) for a, b in zip(plain, unpinned, strict=True))
+    list(tracker.track(frames, {0: ids(0, 1, 2)}, pinned={2}))  # 2: not a mem_every frame
+    held = tracker.current.memory_frames()
+    assert set(held) == {1, 2} and all(m["pinned"] == 1 for m in held.values())

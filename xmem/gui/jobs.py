@@ -6,8 +6,6 @@ when asked, after the frame in progress: what was computed is kept.
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import threading
 import time
@@ -22,12 +20,10 @@ import numpy as np
 
 from xmem.errors import XMemError
 from xmem.inference.tracker import FrameResult, Tracker
-from xmem.io.masks import write_mask
-from xmem.io.output import StagedDirectory, atomic_output_file
-from xmem.io.overlay import render_overlay
 from xmem.io.source import FrameSource
 from xmem.io.writer import BackgroundWriter
 
+from .exporting import export_project
 from .project import Project
 
 logger = logging.getLogger(__name__)
@@ -266,40 +262,14 @@ def track_frames(
     return f"tracked {computed} frames"
 
 
-# -- export --------------------------------------------------------------------------------
+# -- export ------------------------------------------------------------------------------
 
 
-def _masks_of(project: Project, job: Job) -> Iterable[np.ndarray]:
-    for index, ids in enumerate(project.masks()):
-        yield ids
-        job.progress(index)
-
-
-def export(job: Job, project: Project, source: FrameSource, out: Path) -> str:
-    """``out/masks/<frame>.png`` (the ``xmem track`` layout), ``out/overlay.mp4`` and
-    ``out/areas.csv`` (pixels of each object per frame)."""
-    palette = project.palette()
-    objects = list(project.objects)
-    rows = io.StringIO()
-    table = csv.writer(rows)
-    table.writerow(["frame", "name", *[f"{o.id}:{o.name}" for o in objects]])
-    masks_dir = out / "masks"
-    with StagedDirectory(masks_dir) as staged:
-        for index, ids in enumerate(_masks_of(project, job)):
-            name = project.names[index]
-            write_mask(staged.path / f"{name}.png", ids, palette)
-            counts = np.bincount(ids.ravel(), minlength=256)
-            table.writerow([index, name, *[int(counts[o.id]) for o in objects]])
-    job.status.outputs["masks"] = str(masks_dir)
-    with atomic_output_file(out / "areas.csv") as tmp:
-        try:
-            Path(tmp).write_text(rows.getvalue(), encoding="utf-8")
-        except OSError as exc:
-            raise XMemError(f"cannot write '{out / 'areas.csv'}': {exc.strerror or exc}") from exc
-    job.status.outputs["areas"] = str(out / "areas.csv")
-    overlay = out / "overlay.mp4"
-    paths = [masks_dir / f"{name}.png" for name in project.names]
-    render_overlay(source, paths, overlay, fps=source.fps, palette=palette)
-    job.progress(None, len(project.names))
-    job.status.outputs["overlay"] = str(overlay)
-    return f"exported {len(project.names)} masks, overlay video and areas to {out}"
+def export(job: Job, project: Project, out: Path, fmt: str = "davis") -> str:
+    """Export every frame's mask in format ``fmt`` (:mod:`.exporting`) into ``out``."""
+    n = len(project.names)
+    job.status.outputs.update(export_project(project, fmt, out, lambda index: job.progress(index)))
+    if fmt == "davis":
+        job.progress(None, n)  # the overlay counts as the second half
+        return f"exported {n} masks, overlay video and areas to {out}"
+    return f"exported {n} frames as {fmt} to {out}"

@@ -10,16 +10,19 @@ from xmem.errors import XMemError
 from xmem.io.masks import default_palette
 
 MAX_OBJECTS = 255  # masks are 8-bit PNGs
+DEFAULT_LABEL = "object"
 _COLOR = re.compile(r"^#[0-9a-fA-F]{6}$")
 
 
 @dataclass
 class TrackedObject:
-    """One object of the project: its id in the masks, a name and a display colour."""
+    """One object of the project: its id in the masks, a name, a display colour and its class
+    (written to every export)."""
 
     id: int
     name: str
     color: str
+    label: str = DEFAULT_LABEL
 
 
 def default_color(object_id: int) -> str:
@@ -42,6 +45,14 @@ def check_name(name: str) -> str:
     if not name or len(name) > 100:
         raise XMemError("an object name must have 1 to 100 characters")
     return name
+
+
+def check_label(label: str) -> str:
+    """A class name: as :func:`check_name`."""
+    try:
+        return check_name(label)
+    except XMemError:
+        raise XMemError("a class name must have 1 to 100 characters") from None
 
 
 def check_color(color: str) -> str:

@@ -1,14 +1,18 @@
 """The GUI's project folder: what a person annotated, what the tracker computed, and the objects
 (their checks and colours in :mod:`.objects`; atomic writes in :mod:`.atomic`).
 
-Layout (``FORMAT_VERSION`` 1)::
+Layout (``FORMAT_VERSION`` 2; version 1, without classes, pins, soft masks and drift
+scores, is read as is)::
 
-    PROJECT/project.json   {"format": "xmem-gui-project", "version": 1,
+    PROJECT/project.json   {"format": "xmem-gui-project", "version": 2,
                             "source": "/abs/video.mp4", "frames": N, "width": W, "height": H,
                             "next_id": 3, "objects": [{"id": 1, "name": "object 1",
-                                                       "color": "#800000"}, ...]}
+                                "color": "#800000", "label": "object"}, ...], "pinned": [40]}
     PROJECT/annotations/<frame>.png   frames a person drew on (palette PNGs, object ids)
     PROJECT/masks/<frame>.png         frames the tracker computed (palette PNGs, object ids)
+    PROJECT/soft/<frame>.png          the tracker's probabilities of those frames (.soft)
+    PROJECT/quality.json              the tracker's drift scores: {"<frame>": {"score": s,
+                                      "objects": {"<id>": {confidence, iou_prev, ...}}}}
 
 A frame's mask is its annotation when a person drew on it, else its tracked mask, else empty.
 The tracker writes only ``masks/``, so a person's frames are never overwritten. Every file is
@@ -21,7 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -29,24 +33,30 @@ from typing import Any
 import numpy as np
 
 from xmem.errors import XMemError
+from xmem.inference.quality import ObjectQuality
+from xmem.io.export import ExportObject, MaskSet
 from xmem.io.frames import open_frames
 from xmem.io.masks import read_mask, write_mask
 from xmem.io.source import FrameSource
 
 from .atomic import replace_atomically
 from .objects import (
+    DEFAULT_LABEL,
     MAX_OBJECTS,
     TrackedObject,
     check_color,
+    check_label,
     check_name,
     default_color,
     palette_of,
 )
+from .quality import QUALITY, quality_table, read_quality, write_quality
+from .soft import read_soft, write_soft
 
 logger = logging.getLogger(__name__)
 
 FORMAT = "xmem-gui-project"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 class Project:
@@ -64,10 +74,13 @@ class Project:
         self.index_of = {name: i for i, name in enumerate(self.names)}
         self.objects = [TrackedObject(**o) for o in meta.get("objects", [])]
         self.next_id = int(meta.get("next_id", max((o.id for o in self.objects), default=0) + 1))
+        self.pinned: set[int] = {int(i) for i in meta.get("pinned", [])}
         self.annotations_dir = root / "annotations"
         self.masks_dir = root / "masks"
+        self.soft_dir = root / "soft"
         self.human = self._listed(self.annotations_dir)
         self.tracked = self._listed(self.masks_dir)
+        self.quality = read_quality(root / QUALITY)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -198,6 +211,7 @@ class Project:
             "height": self.source.height,
             "next_id": self.next_id,
             "objects": [asdict(o) for o in self.objects],
+            "pinned": sorted(self.pinned),
         }
 
     def save_meta(self) -> None:
@@ -218,23 +232,29 @@ class Project:
             self.objects, self.next_id = saved
             raise
 
-    def add_object(self, name: str | None = None, color: str | None = None) -> TrackedObject:
+    def add_object(
+        self, name: str | None = None, color: str | None = None, label: str | None = None
+    ) -> TrackedObject:
         if self.next_id > MAX_OBJECTS:
             raise XMemError(f"at most {MAX_OBJECTS} objects per project (masks are 8-bit)")
         new = TrackedObject(
             self.next_id,
             check_name(name) if name else f"object {self.next_id}",
             check_color(color) if color else default_color(self.next_id),
+            check_label(label) if label else DEFAULT_LABEL,
         )
         self._update([*self.objects, new], self.next_id + 1)
         return new
 
-    def edit_object(self, object_id: int, name: str | None, color: str | None) -> TrackedObject:
+    def edit_object(
+        self, object_id: int, name: str | None, color: str | None, label: str | None = None
+    ) -> TrackedObject:
         old = self.find(object_id)
         new = TrackedObject(
             old.id,
             check_name(name) if name is not None else old.name,
             check_color(color or old.color),
+            check_label(label) if label is not None else old.label,
         )
         self._update([new if o.id == object_id else o for o in self.objects], self.next_id)
         return new
@@ -328,15 +348,69 @@ class Project:
             raise XMemError(f"cannot remove '{path}': {exc.strerror or exc}") from exc
         self.human.discard(index)
 
-    def save_tracked(self, index: int, ids: np.ndarray, palette: Sequence[int]) -> None:
-        """Save the tracker's mask of the frame (atomic)."""
+    def save_tracked(
+        self,
+        index: int,
+        ids: np.ndarray,
+        palette: Sequence[int],
+        soft: tuple[tuple[int, ...], np.ndarray] | None = None,
+    ) -> None:
+        """Save the tracker's mask of the frame (atomic), and its probabilities (object ids,
+        N×H×W uint8) when given."""
         path = self.mask_path(index)
+        if soft is not None:
+            self.soft_dir.mkdir(exist_ok=True)
+            soft_path = self.soft_dir / path.name
+            replace_atomically(
+                soft_path,
+                lambda tmp: write_soft(tmp, *soft),
+                f"the probabilities of frame {index} ('{soft_path}')",
+            )
         replace_atomically(
             path,
             lambda tmp: write_mask(tmp, ids, list(palette)),
             f"the mask of frame {index} ('{path}')",
         )
         self.tracked.add(index)
+
+    def soft(self, index: int, ids: np.ndarray) -> dict[int, np.ndarray]:
+        """The tracker's probability of each object on a frame it computed (uint8 H×W); empty
+        for a person's frame (its mask is exact) or one tracked before soft masks were kept."""
+        if index in self.human or index not in self.tracked:
+            return {}
+        planes = read_soft(self.soft_dir / f"{self.names[index]}.png", *ids.shape)
+        known = {o.id for o in self.objects}
+        return {i: p for i, p in planes.items() if i in known}
+
+    def save_quality(self, rows: Iterable[ObjectQuality]) -> None:
+        """Record the drift figures of frames just tracked (replacing theirs) and save them."""
+        self.quality.update(quality_table(rows))
+        write_quality(self.root / QUALITY, self.quality)
+
+    def pin(self, index: int, pinned: bool = True) -> None:
+        """Keep frame ``index`` in the tracker's memory for the rest of the video (or not)."""
+        self.check_index(index)
+        before = set(self.pinned)
+        (self.pinned.add if pinned else self.pinned.discard)(index)
+        try:
+            self.save_meta()
+        except XMemError:
+            self.pinned = before
+            raise
+
+    def mask_set(self) -> MaskSet:
+        """What the export formats read (:mod:`xmem.io.export`)."""
+        return MaskSet(
+            names=list(self.names),
+            width=self.source.width,
+            height=self.source.height,
+            objects=[ExportObject(o.id, o.name, o.label) for o in self.objects],
+            masks=self.masks,
+            soft=self.soft,
+            frames=self.source,
+            palette=self.palette(),
+            human=frozenset(self.human),
+        )
 
     def masks(self) -> Iterator[np.ndarray]:
         """Every frame's ids in display order."""

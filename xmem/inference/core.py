@@ -7,6 +7,7 @@ on any frame, for new objects or to correct known ones; delete objects at any ti
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
 
@@ -117,6 +118,7 @@ class InferenceCore:
         mask: Tensor | None = None,
         objects: Sequence[int] | None = None,
         end: bool = False,
+        pin: bool = False,
     ) -> Tensor:
         """Process the next frame.
 
@@ -129,6 +131,9 @@ class InferenceCore:
             objects: with an id map, the ids it defines (default: the ids present in it);
                 required with per-object masks.
             end: this is the last frame (it is not written to memory).
+            pin: write this frame to memory and keep it there for the rest of the video
+                (:meth:`MemoryManager.pin_last`; ignored once the memory holds its most pinned
+                frames, and on the last frame).
 
         Returns:
             Probabilities (1+N)×H×W, float32, background first, then :attr:`object_ids`;
@@ -154,6 +159,8 @@ class InferenceCore:
             all_objects_given=given is not None and set(self.objects.ids) <= set(given_ids),
             last=end,
         )
+        if pin and not end and not plan.memorise:
+            plan = dataclasses.replace(plan, memorise=True)
         with stage(self.timer, "key_encoder"), self._autocast():
             kf = self.network.encode_key(
                 image,
@@ -180,7 +187,21 @@ class InferenceCore:
             _, prob_with_bg = aggregate(prob, dim=0)
         if plan.memorise and len(self.objects) > 0:
             self._memorise(image, kf, prob_with_bg, plan)
+            if pin:
+                for group in self.objects.groups:
+                    if not self.memory.pin_last(group.gid):
+                        logger.warning("frame not pinned: %d frames are pinned already",
+                                       self.memory.max_pinned)  # fmt: skip
+                        break
         return unpad(prob_with_bg, pad)
+
+    def memory_frames(self) -> dict[int, dict[str, int]]:
+        """Per object id, what its group's memory holds (:meth:`MemoryManager.frames`)."""
+        return {
+            obj: self.memory.frames(group.gid)
+            for group in self.objects.groups
+            for obj in group.objects
+        }
 
     def _segment(
         self, kf: KeyFeatures, groups: list[ObjectGroup], plan: FramePlan, prob_with_bg: Tensor

@@ -37,6 +37,8 @@ class FilledFrame:
     result: FrameResult
     forward: np.ndarray | None = None
     backward: np.ndarray | None = None
+    forward_prob: np.ndarray | None = None  # (1+N)×H×W float32, objects as in ``result``
+    backward_prob: np.ndarray | None = None
 
 
 def _exact(index: int, ids: np.ndarray, return_prob: bool) -> FrameResult:
@@ -104,12 +106,15 @@ def fill_gap(
             with np.load(Path(spill, f"{r.index}.npz")) as saved:
                 back_prob, back_ids = saved["prob"].astype(np.float32) / 255, saved["ids"]
             w = (last - r.index) / span
-            merged = w * _stack(r.prob, r.object_ids, objects) + (1 - w) * back_prob
+            forward_prob = _stack(r.prob, r.object_ids, objects)
+            merged = w * forward_prob + (1 - w) * back_prob
             choice = merged.argmax(axis=0)
             lookup = np.array((0, *objects), dtype=np.int64)
             ids = lookup[choice].astype(r.mask.dtype)
             prob = torch.from_numpy(merged) if return_prob else None
-            yield FilledFrame(FrameResult(r.index, ids, objects, prob), r.mask, back_ids)
+            yield FilledFrame(
+                FrameResult(r.index, ids, objects, prob), r.mask, back_ids, forward_prob, back_prob
+            )
     yield FilledFrame(_exact(last, last_ids, return_prob))
 
 

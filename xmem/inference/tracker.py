@@ -14,7 +14,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import warnings
-from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    Callable,
+    Collection,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -253,6 +261,7 @@ class Tracker:
         self.source_network = network
         self.network = prepare_network(network, self.options.speed)
         self.last_adapt: AdaptReport | None = None  # the last video's adaptation
+        self.current: InferenceCore | None = None  # the engine of the video tracked last
         self.size = resolve_size(network, self.options.size)  # the shorter side, or -1
         self.adapt_steps = resolve_adapt_steps(network, self.options.adapt_steps)
 
@@ -293,6 +302,7 @@ class Tracker:
         return_prob: bool = False,
         timer: StageTimer | None = None,
         on_adapt: Callable[[int, int], None] | None = None,
+        pinned: Collection[int] = (),
     ) -> Generator[FrameResult, None, None]:
         """Track the annotated objects through a video, yielding each frame as it is done.
 
@@ -310,6 +320,9 @@ class Tracker:
                 of each stage (reading frames, or waiting for the decoding thread, is "io").
             on_adapt: with ``adapt_steps`` > 0, called with (steps done, steps) while the
                 network adapts to the first annotated frame (before that frame is tracked).
+            pinned: frame indices kept in memory for the rest of the video once tracked
+                (at most ``max_mid_term_frames − min_mid_term_frames − 1`` of them;
+                :meth:`~xmem.memory.manager.MemoryManager.pin_last`).
 
         Masks and probabilities are returned at the frame's resolution. Frames before the
         first annotation (in processing order) yield empty masks. With the ``overlap_io``
@@ -317,7 +330,7 @@ class Tracker:
         frame is read back while the next one is computed.
         """
         speed = self.options.speed
-        core = self.engine(timer)
+        core = self.current = self.engine(timer)
         pairs, source = _frame_pairs(frames, reverse)
         device = core.device
         pin = speed.pin_memory and device.type == "cuda"
@@ -352,10 +365,11 @@ class Tracker:
                         mask, objects = _annotation_tensor(annotation, hw, device)
                     if adapt:
                         core = self.adapted_engine(frame.pixels, mask, objects, timer, on_adapt)
+                        self.current = core
                         adapt = False
                 with stage(timer, "preprocess"):
                     image = normalise(frame.pixels.to(device, non_blocking=pin))
-                prob = core.step(image, mask, objects, end=frame.last)
+                prob = core.step(image, mask, objects, end=frame.last, pin=frame.index in pinned)
                 with stage(timer, "postprocess"):
                     prob = upsample_prob(prob, (h, w))
                     ids = tuple(core.object_ids) if prob.shape[0] > 1 else ()

@@ -59,6 +59,44 @@ class MemoryManager:
         # the CPU, one Q×M similarity buffer reused by every read (see _sim_out).
         self._operands: dict[tuple[int, bool], Tensor] = {}  # (group, with selection)
         self._sim_buffer: Tensor | None = None
+        # per group, memory frames at the front of working memory that are never consolidated
+        # or trimmed: the first one (as the original) and the pinned ones (:meth:`pin_last`)
+        self._kept: dict[int, int] = {}
+
+    @property
+    def max_pinned(self) -> int:
+        """Frames that may be pinned per group: working memory must keep at least one frame
+        to consolidate besides the kept ones and the last T_min − 1, or it would grow."""
+        return max(0, self.max_mid_term_frames - self.min_mid_term_frames - 1)
+
+    def kept_frames(self, group: int) -> int:
+        return self._kept.get(group, 1)
+
+    def pin_last(self, group: int) -> bool:
+        """Keep the last memory frame of ``group`` for the rest of the video (moved next to the
+        kept frames at the front of working memory). False when :attr:`max_pinned` frames
+        are pinned already, or the group has no frame besides its first."""
+        hw = self.frame_elements
+        kept = self.kept_frames(group)
+        if hw is None or kept - 1 >= self.max_pinned or self.work_mem.size(group) <= kept * hw:
+            return False
+        size = self.work_mem.size(group)
+        order = torch.arange(size, device=self.work_mem.buckets[group].key.device)
+        order = torch.cat([order[: kept * hw], order[size - hw :], order[kept * hw : size - hw]])
+        self.work_mem.buckets[group].select(order)
+        self._kept[group] = kept + 1
+        self._forget(group)
+        return True
+
+    def frames(self, group: int) -> dict[str, int]:
+        """What ``group`` holds, in frames: working memory frames (of which pinned) and
+        long-term prototypes."""
+        hw = self.frame_elements or 1
+        return {
+            "working": self.work_mem.size(group) // hw,
+            "pinned": self.kept_frames(group) - 1 if group in self.work_mem else 0,
+            "long_term": self.long_mem.size(group),
+        }
 
     # ---------------------------------------------------------------- reading
     def has_memory(self, group: int) -> bool:
@@ -166,21 +204,22 @@ class MemoryManager:
                     self.long_mem.prune(group, self.max_long_term_elements - self.num_prototypes)
                 self._consolidate(group)
             elif self.work_mem.size(group) > self.max_mid_term_frames * hw:
-                # no long-term memory: keep the first frame and the latest T_max − 1
+                # no long-term memory: keep the first (and pinned) frames and the latest ones
                 excess = self.work_mem.size(group) - self.max_mid_term_frames * hw
-                self.work_mem.remove_range(group, hw, hw + excess)
+                kept = self.kept_frames(group) * hw
+                self.work_mem.remove_range(group, kept, kept + excess)
 
     def _consolidate(self, group: int) -> None:
         """Turn the middle of working memory into P prototypes in long-term memory.
 
-        Candidates: every element after the first memory frame and before the last T_min − 1
-        frames. Prototype keys are the most used candidates; values and shrinkage are an
-        affinity-weighted sum over all candidates (potentiation).
+        Candidates: every element after the first memory frame (and the pinned ones) and before
+        the last T_min − 1 frames. Prototype keys are the most used candidates; values and
+        shrinkage are an affinity-weighted sum over all candidates (potentiation).
         """
         hw = self.frame_elements
         assert hw is not None
         work = self.work_mem.buckets[group]
-        start, end = hw, work.size - (self.min_mid_term_frames - 1) * hw
+        start, end = self.kept_frames(group) * hw, work.size - (self.min_mid_term_frames - 1) * hw
         if end <= start:
             return
         cand_key = work.key[:, start:end]
@@ -239,6 +278,7 @@ class MemoryManager:
         for group, rows in keep_rows.items():
             if not rows:
                 self._forget(group)  # the keys of a group that stays are unchanged
+                self._kept.pop(group, None)
             self.work_mem.remove_objects(group, rows)
             self.long_mem.remove_objects(group, rows)
 
