@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
@@ -16,12 +17,15 @@ import torch
 from PIL import Image
 
 from tests.nets import tiny_network
-from tests.scene import encode_video, frame, ids
+from tests.scene import H, W, encode_video, frame, ids
 from xmem.cli.main import build_parser, main
 from xmem.cli.options import load_tracker
 from xmem.gui.jobs import Tracker
 from xmem.gui.workspace import Workspace
 from xmem.io.masks import write_mask
+
+if TYPE_CHECKING:
+    from fastapi.testclient import TestClient
 
 SIZE = 64  # the clip's own size: fast, and the same for the GUI and `xmem track`
 N = 8  # frames of the clip (tests/scene.py's first 8)
@@ -141,3 +145,31 @@ def slow_tracking(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:
             yield result
 
     monkeypatch.setattr(Tracker, "track", slow)
+
+
+# -- the HTTP API through a TestClient ----------------------------------------------------
+
+
+def open_clip(client: TestClient, inputs: Inputs, root: Path) -> dict:
+    r = client.post("/api/open", json={"source": str(inputs.video), "project": str(root)})
+    assert r.status_code == 200, r.text
+    return r.json()["project"]
+
+
+def put_mask(client: TestClient, index: int, mask: np.ndarray) -> None:
+    r = client.put(f"/api/annotation/{index}", content=mask.astype(np.uint8).tobytes())
+    assert r.status_code == 200, r.text
+
+
+def get_mask(client: TestClient, index: int) -> tuple[np.ndarray, bool]:
+    r = client.get(f"/api/mask/{index}")
+    assert r.status_code == 200
+    return np.frombuffer(r.content, np.uint8).reshape(H, W), r.headers["X-XMem-Human"] == "1"
+
+
+def run_job(client: TestClient, workspace: Workspace, path: str, body: dict) -> dict:
+    r = client.post(path, json=body)
+    assert r.status_code == 200, r.text
+    status = wait_job(workspace)
+    assert not status["error"], status["message"]
+    return status

@@ -28,9 +28,13 @@ from tests.gui_harness import (  # noqa: E402
     Inputs,
     N,
     cli_track,
+    get_mask,
     make_inputs,
     make_tracker,
+    open_clip,
+    put_mask,
     read_ids,
+    run_job,
     slow_tracking,
     wait_job,
 )
@@ -69,31 +73,6 @@ def client(workspace: Workspace) -> Iterator[TestClient]:
         yield c
 
 
-def open_clip(client: TestClient, inputs: Inputs, root: Path) -> dict:
-    r = client.post("/api/open", json={"source": str(inputs.video), "project": str(root)})
-    assert r.status_code == 200, r.text
-    return r.json()["project"]
-
-
-def put_mask(client: TestClient, index: int, mask: np.ndarray) -> None:
-    r = client.put(f"/api/annotation/{index}", content=mask.astype(np.uint8).tobytes())
-    assert r.status_code == 200, r.text
-
-
-def get_mask(client: TestClient, index: int) -> tuple[np.ndarray, bool]:
-    r = client.get(f"/api/mask/{index}")
-    assert r.status_code == 200
-    return np.frombuffer(r.content, np.uint8).reshape(H, W), r.headers["X-XMem-Human"] == "1"
-
-
-def run_job(client: TestClient, workspace: Workspace, path: str, body: dict) -> dict:
-    r = client.post(path, json=body)
-    assert r.status_code == 200, r.text
-    status = wait_job(workspace)
-    assert not status["error"], status["message"]
-    return status
-
-
 # -- tracking ------------------------------------------------------------------------------
 
 
@@ -127,6 +106,7 @@ def test_track_equals_xmem_track_and_export_has_its_layout(
         "masks": str(out / "masks"),
         "areas": str(out / "areas.csv"),
         "overlay": str(out / "overlay.mp4"),
+        "objects": str(out / "objects.json"),
     }
     assert sorted(p.name for p in (out / "masks").iterdir()) == [f"{t:05d}.png" for t in range(N)]
     for t in range(1, N):
@@ -153,7 +133,7 @@ def test_correction_is_given_to_the_tracker_and_never_overwritten(
     put_mask(client, 6, correction)
     saved = (root / "annotations" / "00006.png").read_bytes()
     stale = (root / "masks" / "00006.png").read_bytes()  # tracked before the correction
-    run_job(client, workspace, "/api/track", {"start": 0})
+    run_job(client, workspace, "/api/track", {"start": 0, "until": "end"})
     assert (root / "annotations" / "00006.png").read_bytes() == saved
     assert (root / "masks" / "00006.png").read_bytes() == stale  # not written again
     masks = tmp_path / "masks"
@@ -166,6 +146,29 @@ def test_correction_is_given_to_the_tracker_and_never_overwritten(
         assert human == (t in (0, 6))
         want = {0: ids(0, 1), 6: correction}.get(t, expected[t])
         np.testing.assert_array_equal(mask, want, err_msg=f"frame {t}")
+
+
+def test_track_stops_before_the_next_keyframe_by_default(
+    client: TestClient, workspace: Workspace, inputs: Inputs, tmp_path: Path
+) -> None:
+    """A re-track after a correction goes only up to the next frame a person drew: the frames
+    after it keep what they had (issue 24)."""
+    root = tmp_path / "p"
+    open_clip(client, inputs, root)
+    put_mask(client, 0, ids(0, 1))
+    run_job(client, workspace, "/api/track", {"start": 0})  # no keyframe ahead: to the end
+    assert client.get("/api/state").json()["project"]["tracked"] == [[1, N - 1]]
+    a, b = 2, N - 2
+    put_mask(client, a, ids(a, 1))
+    put_mask(client, b, ids(b, 1))
+    after = (root / "masks" / f"{N - 1:05d}.png").stat().st_mtime_ns
+    status = run_job(client, workspace, "/api/track", {"start": a})
+    assert status["total"] == status["done"] == b - a  # frames a … b − 1
+    assert (root / "masks" / f"{N - 1:05d}.png").stat().st_mtime_ns == after
+    backward = run_job(client, workspace, "/api/track", {"start": b, "direction": "backward"})
+    assert backward["total"] == b - a  # frames b … a + 1: stops before keyframe a
+    whole = run_job(client, workspace, "/api/track", {"start": a, "until": "end"})
+    assert whole["total"] == N - a
 
 
 def test_backward_from_a_later_frame(
@@ -267,8 +270,8 @@ def test_reopening_the_project_resumes(
         project = r.json()["project"]
         assert project["source"] == str(inputs.video)
         assert project["objects"] == [
-            {"id": 1, "name": "red square", "color": "#800000"},
-            {"id": 2, "name": "second", "color": "#00ff00"},
+            {"id": 1, "name": "red square", "color": "#800000", "label": "object"},
+            {"id": 2, "name": "second", "color": "#00ff00", "label": "object"},
         ]
         assert project["human"] == [0, 5] and project["tracked"] == [[1, 3]]
         np.testing.assert_array_equal(get_mask(c2, 5)[0], ids(5, 1, 2))
@@ -289,6 +292,7 @@ def test_objects_are_added_edited_and_deleted(
         "id": 2,
         "name": "object 2",
         "color": "#008000",
+        "label": "object",
     }
     put_mask(client, 0, ids(0, 1, 2))
     assert client.patch("/api/objects/2", json={"color": "#ABCDEF"}).json()["color"] == "#abcdef"

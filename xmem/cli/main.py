@@ -11,7 +11,7 @@ from xmem.errors import XMemError
 
 logger = logging.getLogger("xmem")
 
-COMMANDS = ("track", "eval", "benchmark", "train", "serve", "gui", "weights")
+COMMANDS = ("track", "eval", "benchmark", "train", "serve", "gui", "export", "weights")
 
 
 def build_parser() -> argparse.ArgumentParser:

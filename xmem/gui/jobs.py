@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,12 +19,15 @@ from typing import Any, TypeVar
 import numpy as np
 
 from xmem.errors import XMemError
+from xmem.inference.fill import fill_gap
+from xmem.inference.quality import QualityMonitor
 from xmem.inference.tracker import FrameResult, Tracker
 from xmem.io.source import FrameSource
 from xmem.io.writer import BackgroundWriter
 
 from .exporting import export_project
 from .project import Project
+from .soft import quantise
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +84,7 @@ class JobStatus:
     stopped: bool = False
     done_when_stop_asked: int | None = None
     outputs: dict[str, str] = field(default_factory=dict)
+    memory: dict[str, dict[str, int]] = field(default_factory=dict)  # object id → frames held
 
 
 class Job:
@@ -121,6 +125,11 @@ class Job:
             done = self.status.done - self._done_before_rate
             self.status.fps = done / elapsed if elapsed > 0 else 0.0
 
+    def memory(self, frames: dict[int, dict[str, int]]) -> None:
+        """What the tracker's memory holds per object (for the page)."""
+        with self._lock:
+            self.status.memory = {str(k): v for k, v in frames.items()}
+
     def note(self, message: str) -> None:
         """What the job is doing now, for the page (e.g. adapting, before the first frame)."""
         with self._lock:
@@ -143,7 +152,13 @@ class Job:
     def shown(self) -> tuple[JobStatus, tuple[int, np.ndarray, np.ndarray] | None]:
         """The status and the frame last shown (index, RGB, ids), taken together."""
         with self._lock:
-            status = JobStatus(**{**self.status.__dict__, "outputs": dict(self.status.outputs)})
+            status = JobStatus(
+                **{
+                    **self.status.__dict__,
+                    "outputs": dict(self.status.outputs),
+                    "memory": dict(self.status.memory),
+                }
+            )
             return status, self._shown
 
     def _run(self) -> None:
@@ -172,9 +187,16 @@ class Job:
 # -- tracking ------------------------------------------------------------------------------
 
 
-def passes(start: int, n_frames: int, direction: str, count: int | None) -> list[list[int]]:
+def passes(
+    start: int,
+    n_frames: int,
+    direction: str,
+    count: int | None,
+    stops: Collection[int] = (),
+) -> list[list[int]]:
     """The frame indices of each pass from ``start``: forward and/or backward, ``count`` frames
-    each after the start (None: to the end of the video)."""
+    each after the start (None: to the end of the video), ending before the first frame of
+    ``stops`` on the way (a person's next keyframe, when tracking "to the next keyframe")."""
     if direction not in DIRECTIONS:
         raise XMemError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
     if not 0 <= start < n_frames:
@@ -182,11 +204,15 @@ def passes(start: int, n_frames: int, direction: str, count: int | None) -> list
     if count is not None and count < 1:
         raise XMemError(f"the number of frames to track must be at least 1, got {count}")
     steps = n_frames if count is None else count
+    after = [i for i in stops if i > start]
+    before = [i for i in stops if i < start]
+    end = min([start + steps + 1, n_frames, *after])
+    begin = max([start - steps - 1, -1, *before])
     out = []
     if direction in ("forward", "both"):
-        out.append(list(range(start, min(n_frames, start + steps + 1))))
+        out.append(list(range(start, end)))
     if direction in ("backward", "both"):
-        out.append(list(range(start, max(-1, start - steps - 1), -1)))
+        out.append(list(range(start, begin, -1)))
     return [p for p in out if len(p) > 1]
 
 
@@ -214,6 +240,55 @@ class RecentFrames:
             return self._recent.get(index)
 
 
+def _keep_results(
+    job: Job,
+    results: Iterator[FrameResult],
+    tracker: Tracker,
+    project: Project,
+    frames: RecentFrames | None,
+    skip: Collection[int],
+) -> int:
+    """Save each result (mask, probabilities and drift figures) but those of frames ``skip``
+    (a person's), and show it; stops early when the job is asked to. Returns the number of
+    frames seen."""
+    palette = project.palette()
+    monitor, rows, seen = QualityMonitor(), [], 0
+    try:
+        with BackgroundWriter(enabled=tracker.options.speed.overlap_io) as writer:
+            for result in results:
+                figures = monitor.update(result) if result.prob is not None else []
+                if result.index not in skip:
+                    soft = None
+                    if result.prob is not None and result.object_ids:
+                        soft = (result.object_ids, quantise(result.prob[1:].numpy()))
+                    writer.submit(project.save_tracked, result.index, result.mask, palette, soft)
+                    rows.extend(figures)
+                seen += 1
+                rgb = frames.get(result.index) if frames is not None else None
+                if rgb is not None:
+                    job.show(result.index, rgb, result.mask)
+                if tracker.current is not None:
+                    job.memory(tracker.current.memory_frames())
+                job.progress(result.index)
+                if job.stopping:
+                    break
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # stops the decoding thread now
+        project.save_quality(rows)
+    return seen
+
+
+def _adapting(job: Job, first: int) -> Callable[[int, int], None]:
+    def note(step: int, steps: int) -> None:
+        job.note(f"adapting to frame {first}: step {step} / {steps}")
+        if step == steps:
+            job.restart_rate()
+
+    return note
+
+
 def track_frames(
     job: Job,
     tracker: Tracker,
@@ -223,7 +298,6 @@ def track_frames(
     start_mask: np.ndarray,
 ) -> str:
     """Track each pass; a person's frames on the way are given to the tracker and kept."""
-    palette = project.palette()
     computed = 0
     for indices in frame_passes:
         human = set(project.human)
@@ -234,32 +308,48 @@ def track_frames(
                 if ids is not None and ids.any():
                     annotations[index] = ids
         frames = RecentFrames(source.read(indices))
-
-        def adapting(step: int, steps: int, first: int = indices[0]) -> None:
-            job.note(f"adapting to frame {first}: step {step} / {steps}")
-            if step == steps:
-                job.restart_rate()
-
-        results: Iterator[FrameResult] = tracker.track(frames, annotations, on_adapt=adapting)
-        try:
-            with BackgroundWriter(enabled=tracker.options.speed.overlap_io) as writer:
-                for result in results:
-                    if result.index != indices[0] and result.index not in human:
-                        writer.submit(project.save_tracked, result.index, result.mask, palette)
-                    computed += 1
-                    rgb = frames.get(result.index)
-                    if rgb is not None:
-                        job.show(result.index, rgb, result.mask)
-                    job.progress(result.index)
-                    if job.stopping:
-                        break
-        finally:
-            close = getattr(results, "close", None)
-            if close is not None:
-                close()  # stops the decoding thread now
+        results = tracker.track(
+            frames,
+            annotations,
+            return_prob=True,
+            on_adapt=_adapting(job, indices[0]),
+            pinned=set(project.pinned),
+        )
+        skip = {indices[0], *human}
+        computed += _keep_results(job, results, tracker, project, frames, skip)
         if job.stopping:
             return f"stopped: {computed} frames tracked, kept"
     return f"tracked {computed} frames"
+
+
+def keyframes_around(project: Project, index: int) -> tuple[int, int]:
+    """The person's keyframes ``a <= index < b`` with none between them."""
+    project.check_index(index)
+    before = [i for i in project.human if i <= index]
+    after = [i for i in project.human if i > index]
+    if not before or not after:
+        raise XMemError(
+            f"frame {index} is not between two frames a person drew: draw on a frame before "
+            "and one after it (or use Track)"
+        )
+    return max(before), min(after)
+
+
+def fill_frames(
+    job: Job, tracker: Tracker, project: Project, source: FrameSource, a: int, b: int
+) -> str:
+    """Fill the frames between keyframes ``a`` and ``b`` from both (:func:`fill_gap`)."""
+    first, last = project.annotation(a), project.annotation(b)
+    if first is None or last is None or not first.any() or not last.any():
+        raise XMemError(f"frames {a} and {b} must both have a drawn mask to fill between them")
+    job.note(f"filling frames {a + 1}–{b - 1}: tracking backward from {b}, then forward from {a}")
+    filled = (
+        f.result for f in fill_gap(tracker, source, a, b, first, last, True, _adapting(job, a))
+    )
+    seen = _keep_results(job, filled, tracker, project, None, {a, b})
+    if job.stopping:
+        return f"stopped: {max(0, seen - 1)} frames filled, kept"
+    return f"filled the {b - a - 1} frames between keyframes {a} and {b}"
 
 
 # -- export ------------------------------------------------------------------------------

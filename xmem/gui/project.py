@@ -233,17 +233,25 @@ class Project:
             raise
 
     def add_object(
-        self, name: str | None = None, color: str | None = None, label: str | None = None
+        self,
+        name: str | None = None,
+        color: str | None = None,
+        label: str | None = None,
+        object_id: int | None = None,
     ) -> TrackedObject:
-        if self.next_id > MAX_OBJECTS:
+        """A new object: id ``object_id`` (an import's, unused) or the next free one."""
+        new_id = self.next_id if object_id is None else object_id
+        if new_id > MAX_OBJECTS:
             raise XMemError(f"at most {MAX_OBJECTS} objects per project (masks are 8-bit)")
+        if new_id < 1 or any(o.id == new_id for o in self.objects):
+            raise XMemError(f"object id {new_id} is taken or invalid")
         new = TrackedObject(
-            self.next_id,
-            check_name(name) if name else f"object {self.next_id}",
-            check_color(color) if color else default_color(self.next_id),
+            new_id,
+            check_name(name) if name else f"object {new_id}",
+            check_color(color) if color else default_color(new_id),
             check_label(label) if label else DEFAULT_LABEL,
         )
-        self._update([*self.objects, new], self.next_id + 1)
+        self._update([*self.objects, new], max(self.next_id, new_id + 1))
         return new
 
     def edit_object(

@@ -7,10 +7,17 @@ API (every path under ``/api``; errors are ``{"detail": message}`` with a 4xx or
 - ``GET  /frame/{i}``: the frame as JPEG. ``GET /mask/{i}``: its object ids, H×W bytes
   (header ``X-XMem-Human: 1`` when a person drew them). ``PUT /annotation/{i}`` with H×W bytes
   saves a person's mask; ``DELETE /annotation/{i}`` gives the frame back to the tracker.
-- ``POST /objects`` ``{"name", "color"}``, ``PATCH /objects/{id}``, ``DELETE /objects/{id}``.
+- ``POST /objects`` ``{"name", "color", "label"}`` (label: the object's class),
+  ``PATCH /objects/{id}``, ``DELETE /objects/{id}``.
 - ``POST /track`` ``{"start", "direction": "forward"|"backward"|"both", "count": N|null,
-  "adapt": true|false|null}`` (adapt: test-time adaptation to the start frame's mask first),
-  ``POST /export`` ``{"out": folder|null}``, ``POST /stop``, ``GET /job``.
+  "adapt": true|false|null, "until": "keyframe"|"end"}`` (adapt: test-time adaptation to the
+  start frame's mask first; until: stop before the next frame a person drew, the default, or
+  go on to the end), ``POST /fill`` ``{"frame", "adapt"}`` (the frames between the person's
+  keyframes around it, from both), ``POST /export`` ``{"out": folder|null, "format":
+  "davis"|"coco"|"yolo"|"cvat"|"cvat-mask"|"alpha"}``, ``POST /stop``, ``GET /job``.
+- ``GET /quality``: every tracked frame's drift score and figures, and the suspect frames.
+- ``PUT /pin/{i}``, ``DELETE /pin/{i}``: keep frame i in the tracker's memory (or not).
+- ``POST /import`` ``{"path": folder of PNGs or COCO .json, "keyframes": bool}``.
 - ``GET  /job/preview?masks=1``: the job's status (header ``X-XMem-Job``, JSON) and the frame
   it computed last (header ``X-XMem-Frame``) as JPEG with the masks drawn in; 204 without a
   frame. The page follows a track with it, one request per update.
@@ -53,6 +60,7 @@ class OpenRequest(BaseModel):
 class ObjectRequest(BaseModel):
     name: str | None = None
     color: str | None = None
+    label: str | None = None
 
 
 class TrackRequest(BaseModel):
@@ -60,10 +68,22 @@ class TrackRequest(BaseModel):
     direction: str = "forward"
     count: int | None = None
     adapt: bool | None = None  # None: as `xmem gui --adapt` says
+    until: str = "keyframe"
+
+
+class FillRequest(BaseModel):
+    frame: int
+    adapt: bool | None = None
 
 
 class ExportRequest(BaseModel):
     out: str | None = None
+    format: str = "davis"
+
+
+class ImportRequest(BaseModel):
+    path: str
+    keyframes: bool = False
 
 
 def _status(exc: XMemError) -> int:
@@ -157,11 +177,30 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
 
     @app.post("/api/objects")
     def add_object(body: ObjectRequest) -> dict[str, Any]:
-        return workspace.add_object(body.name, body.color)
+        return workspace.add_object(body.name, body.color, body.label)
 
     @app.patch("/api/objects/{object_id}")
     def edit_object(object_id: int, body: ObjectRequest) -> dict[str, Any]:
-        return workspace.edit_object(object_id, body.name, body.color)
+        return workspace.edit_object(object_id, body.name, body.color, body.label)
+
+    @app.get("/api/quality")
+    def quality() -> dict[str, Any]:
+        return workspace.quality()
+
+    @app.put("/api/pin/{index}")
+    def pin(index: int) -> dict[str, Any]:
+        workspace.pin(index, True)
+        return {"pinned": index}
+
+    @app.delete("/api/pin/{index}")
+    def unpin(index: int) -> dict[str, Any]:
+        workspace.pin(index, False)
+        return {"unpinned": index}
+
+    @app.post("/api/import")
+    def import_masks(body: ImportRequest) -> dict[str, Any]:
+        frames = workspace.import_masks(body.path, body.keyframes)
+        return {"imported": frames, **workspace.state()}
 
     @app.delete("/api/objects/{object_id}")
     def delete_object(object_id: int) -> dict[str, Any]:
@@ -170,11 +209,16 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
 
     @app.post("/api/track")
     def start_track(body: TrackRequest) -> dict[str, Any]:
-        return workspace.track(body.start, body.direction, body.count, body.adapt).__dict__
+        status = workspace.track(body.start, body.direction, body.count, body.adapt, body.until)
+        return status.__dict__
+
+    @app.post("/api/fill")
+    def start_fill(body: FillRequest) -> dict[str, Any]:
+        return workspace.fill(body.frame, body.adapt).__dict__
 
     @app.post("/api/export")
     def start_export(body: ExportRequest) -> dict[str, Any]:
-        return workspace.export(body.out).__dict__
+        return workspace.export(body.out, body.format).__dict__
 
     @app.post("/api/stop")
     def stop() -> dict[str, Any]:

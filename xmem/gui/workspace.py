@@ -15,14 +15,30 @@ import numpy as np
 from PIL import Image
 
 from xmem.errors import XMemError
+from xmem.inference.quality import SUSPECT
 from xmem.io.frames import ImageFolderSource, open_frames
 from xmem.io.overlay import blend, palette_colours
 from xmem.io.source import FrameSource
 from xmem.io.video import VideoSource
 from xmem.model.weights import LITE0_ADAPT_STEPS
 
-from .jobs import Job, JobStatus, NetworkThread, Tracker, export, passes, track_frames
+from .exporting import check_format, default_export_dir
+from .importing import import_masks
+from .jobs import (
+    Job,
+    JobStatus,
+    NetworkThread,
+    Tracker,
+    export,
+    fill_frames,
+    keyframes_around,
+    passes,
+    track_frames,
+)
 from .project import FORMAT_VERSION, Project
+from .quality import suspects
+
+UNTIL = ("keyframe", "end")
 
 # the Adapt toggle's steps when the loaded tracker does not adapt (`--adapt 0`, or a model
 # with no default steps): xmem-lite0's default
@@ -152,6 +168,9 @@ class Workspace:
                     "objects": [o.__dict__ for o in project.objects],
                     "human": sorted(project.human),
                     "tracked": runs(project.tracked),
+                    "pinned": sorted(project.pinned),
+                    "max_pinned": self.max_pinned,
+                    "suspects": suspects(project.quality, project.human),
                 },
             }
 
@@ -202,13 +221,50 @@ class Workspace:
 
     # -- objects -------------------------------------------------------------------------
 
-    def add_object(self, name: str | None, color: str | None) -> dict[str, Any]:
+    def add_object(
+        self, name: str | None, color: str | None, label: str | None = None
+    ) -> dict[str, Any]:
         with self._lock:
-            return self.require().add_object(name, color).__dict__
+            return self.require().add_object(name, color, label).__dict__
 
-    def edit_object(self, object_id: int, name: str | None, color: str | None) -> dict[str, Any]:
+    def edit_object(
+        self, object_id: int, name: str | None, color: str | None, label: str | None = None
+    ) -> dict[str, Any]:
         with self._lock:
-            return self.require().edit_object(object_id, name, color).__dict__
+            return self.require().edit_object(object_id, name, color, label).__dict__
+
+    # -- drift marks, pins, imports ------------------------------------------------------
+
+    def quality(self) -> dict[str, Any]:
+        """Every tracked frame's drift score and figures, and the suspect frames."""
+        with self._lock:
+            project = self.require()
+            return {
+                "threshold": SUSPECT,
+                "frames": {str(k): v for k, v in sorted(project.quality.items())},
+                "suspects": suspects(project.quality, project.human),
+            }
+
+    @property
+    def max_pinned(self) -> int:
+        c = self.tracker.options.config
+        return max(0, c.max_mid_term_frames - c.min_mid_term_frames - 1)
+
+    def pin(self, index: int, pinned: bool) -> None:
+        """Keep frame ``index`` in the tracker's memory on every later track (or not)."""
+        with self._lock:
+            project = self.require()
+            if pinned and index not in project.pinned and len(project.pinned) >= self.max_pinned:
+                raise XMemError(
+                    f"at most {self.max_pinned} frames can be pinned (the working memory holds "
+                    f"{self.tracker.options.config.max_mid_term_frames} frames); unpin one first"
+                )
+            project.pin(index, pinned)
+
+    def import_masks(self, path: str, keyframes: bool) -> int:
+        with self._lock:
+            project, _ = self._idle()
+            return import_masks(project, os.path.expanduser(path), keyframes)
 
     def delete_object(self, object_id: int) -> None:
         with self._lock:
@@ -244,13 +300,19 @@ class Workspace:
         direction: str = "forward",
         count: int | None = None,
         adapt: bool | None = None,
+        until: str = "keyframe",
     ) -> JobStatus:
         """Track from frame ``start`` (its mask: a person's, else the tracked one). ``adapt``:
         adapt the network to that mask first (None: as the workspace's tracker does); each
-        track adapts again, so a correction is learnt before the frames after it."""
+        track adapts again, so a correction is learnt before the frames after it. ``until``:
+        "keyframe" stops before the next frame a person drew (their later work stays as
+        it is), "end" tracks through it (it is given to the tracker) to the end."""
+        if until not in UNTIL:
+            raise XMemError(f"until must be one of {', '.join(UNTIL)}, got {until!r}")
         with self._lock:
             project, source = self._idle()
-            frame_passes = passes(start, len(project.names), direction, count)
+            stops = project.human if until == "keyframe" else ()
+            frame_passes = passes(start, len(project.names), direction, count, stops)
             if not frame_passes:
                 raise XMemError(f"nothing to track {direction} of frame {start}")
             start_mask, _ = project.mask(start)
@@ -271,18 +333,29 @@ class Workspace:
                 )
             )
 
-    def export(self, out: str | Path | None = None) -> JobStatus:
-        """Export every frame's mask, an overlay video and the areas (default: PROJECT/export)."""
+    def fill(self, index: int, adapt: bool | None = None) -> JobStatus:
+        """Fill the frames between the person's keyframes around ``index`` from both."""
         with self._lock:
             project, source = self._idle()
-            folder = Path(os.path.abspath(out)) if out else project.root / "export"
+            a, b = keyframes_around(project, index)
+            if b - a < 2:
+                raise XMemError(f"frames {a} and {b} are next to each other: nothing to fill")
+            adapt = self.tracker.adapt_steps > 0 if adapt is None else adapt
+            tracker = self.tracker_for(adapt)
             return self._start(
-                Job(
-                    "export",
-                    2 * len(project.names),
-                    lambda job: export(job, project, source, folder),
-                )
+                Job("fill", b - a + 1, lambda job: fill_frames(job, tracker, project, source, a, b))
             )
+
+    def export(self, out: str | Path | None = None, fmt: str = "davis") -> JobStatus:
+        """Export every frame's mask in format ``fmt`` (default ``davis``: palette PNGs, an
+        overlay video and the areas, in PROJECT/export; other formats in
+        PROJECT/export/<format>)."""
+        check_format(fmt)
+        with self._lock:
+            project, _ = self._idle()
+            folder = Path(os.path.abspath(out)) if out else default_export_dir(project, fmt)
+            total = (2 if fmt == "davis" else 1) * len(project.names)
+            return self._start(Job("export", total, lambda job: export(job, project, folder, fmt)))
 
     def stop(self) -> JobStatus:
         with self._lock:

@@ -48,3 +48,26 @@ def bbox(mask: np.ndarray) -> list[int]:
     ys, xs = np.nonzero(mask)
     x0, y0 = int(xs.min()), int(ys.min())
     return [x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1]
+
+
+def decode_coco(segmentation: Any, height: int, width: int) -> np.ndarray:
+    """A COCO segmentation (RLE, uncompressed RLE or polygons) as a boolean H×W mask."""
+    coco_mask = _module("pycocotools.mask")
+    if isinstance(segmentation, list):  # polygons
+        rles = coco_mask.frPyObjects(segmentation, height, width)
+        encoded = coco_mask.merge(rles)
+    elif isinstance(segmentation, dict) and isinstance(segmentation.get("counts"), list):
+        encoded = coco_mask.frPyObjects(segmentation, height, width)
+    elif isinstance(segmentation, dict):
+        counts = segmentation["counts"]
+        encoded = {
+            "size": segmentation["size"],
+            "counts": counts.encode("ascii") if isinstance(counts, str) else counts,
+        }
+    else:
+        raise XMemError(f"not a COCO segmentation: {str(segmentation)[:80]}")
+    if list(encoded["size"]) != [height, width]:
+        raise XMemError(
+            f"a COCO mask is {encoded['size'][1]}×{encoded['size'][0]}, the frames {width}×{height}"
+        )
+    return coco_mask.decode(encoded).astype(bool)
