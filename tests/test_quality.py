@@ -128,8 +128,9 @@ def test_a_gap_is_filled_from_both_keyframes(scene_source: ImageFolderSource) ->
 
 
 class OneSidedTracker:
-    """Tracks any frames with a fixed belief: object 1 at 0.7 everywhere when the pass starts
-    at the first frame of the gap (forward), at 0.3 when it starts at the last (backward)."""
+    """Tracks any frames with a fixed belief. Forward (the pass that starts at the first
+    frame of the gap): object 1 at 0.9 on the left half, 0.6 on the right; backward:
+    background at 0.8 everywhere."""
 
     def __init__(self, forward_start: int) -> None:
         self.forward_start = forward_start
@@ -138,24 +139,24 @@ class OneSidedTracker:
         self, frames: Iterable[tuple[int, np.ndarray]], annotations: dict[int, np.ndarray],
         return_prob: bool = False, on_adapt: object = None,
     ) -> Iterator[FrameResult]:  # fmt: skip
-        p = 0.7 if self.forward_start in annotations else 0.3
         for index, rgb in frames:
-            prob = torch.tensor([1 - p, p]).view(2, 1, 1).expand(2, *rgb.shape[:2]).clone()
+            h, w = rgb.shape[:2]
+            p = torch.full((h, w), 0.2)
+            if self.forward_start in annotations:
+                p[:, : w // 2], p[:, w // 2 :] = 0.9, 0.6
+            prob = torch.stack([1 - p, p])
             yield FrameResult(index, (prob.argmax(0)).numpy().astype(np.uint8), (1,), prob)
 
 
-def test_the_merge_is_weighted_by_nearness(scene_source: ImageFolderSource) -> None:
-    """Forward says object (0.7), backward says background (0.7): frame t of the gap a…b takes
-    (b − t)/(b − a) of the forward pass, so the first half is object and the rest background."""
+def test_each_pixel_comes_from_the_surer_pass(scene_source: ImageFolderSource) -> None:
     a, b = 1, 10
-    tracker = OneSidedTracker(forward_start=a)
-    filled = list(fill_gap(tracker, scene_source, a, b, ids(a), ids(b), True))  # type: ignore[arg-type]
-    middle = {f.result.index: f.result for f in filled[1:-1]}
-    for t, r in middle.items():
-        w = (b - t) / (b - a)
-        assert r.prob is not None
-        assert float(r.prob[1, 0, 0]) == pytest.approx(w * 0.7 + (1 - w) * 0.3, abs=0.01)
-        assert bool(r.mask.all()) == (w > 0.5) and bool(r.mask.any()) == (w > 0.5)
+    filled = list(fill_gap(OneSidedTracker(a), scene_source, a, b, ids(a), ids(b), True))  # type: ignore[arg-type]
+    for f in filled[1:-1]:
+        r, half = f.result, f.result.mask.shape[1] // 2
+        assert r.prob is not None and f.forward_prob is not None and f.backward_prob is not None
+        assert (r.mask[:, :half] == 1).all() and (r.mask[:, half:] == 0).all()
+        np.testing.assert_allclose(r.prob[:, :, :half], f.forward_prob[:, :, :half], atol=1e-6)
+        np.testing.assert_allclose(r.prob[:, :, half:], f.backward_prob[:, :, half:], atol=0.01)
 
 
 def test_fill_track_gives_every_frame_once(scene_source: ImageFolderSource) -> None:

@@ -2,11 +2,12 @@
 
 Between keyframes ``a < b``, :func:`fill_gap` tracks backward from ``b`` to ``a`` and forward
 from ``a`` to ``b`` (each pass knows only its own keyframe), then merges each frame's two
-probability maps, weighted by nearness to each keyframe: frame ``t`` takes
-``(b − t) / (b − a)`` of the forward pass and ``(t − a) / (b − a)`` of the backward one. Both
-keyframes come out exactly as drawn, and a frame near a keyframe trusts the pass that started
-there. The backward pass is kept on disk (8-bit probabilities in a temporary folder), so memory
-does not grow with the gap.
+probability maps by confidence: every pixel takes the probabilities of the pass that is surer
+of it (the larger maximum probability; the forward pass on ties). Both keyframes come out
+exactly as drawn. On DAVIS 2016 dev with the first and last frames given this scored 78.5 J&F,
+against 79.4 for the forward pass alone, 76.6 backward and 77.8 for a mean weighted by nearness
+to each keyframe (docs/gui.md, "Fill between keyframes"). The backward pass is kept on disk
+(8-bit probabilities in a temporary folder), so memory does not grow with the gap.
 
 :func:`fill_track` does a whole video with any number of keyframes: backward from the first to
 the start of the video, each gap filled, forward from the last to the end.
@@ -64,6 +65,12 @@ def _stack(prob: torch.Tensor, ids: tuple[int, ...], objects: tuple[int, ...]) -
     return out
 
 
+def merge(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
+    """Per pixel, the (1+N)×H×W probabilities of the surer pass (forward on ties)."""
+    surer = forward.max(axis=0) >= backward.max(axis=0)
+    return np.where(surer[None], forward, backward)
+
+
 def fill_gap(
     tracker: Tracker,
     source: FrameSource,
@@ -98,16 +105,14 @@ def fill_gap(
             return_prob=True,
             on_adapt=on_adapt,
         )
-        span = last - first
         for r in forward:
             if not first < r.index < last:
                 continue
             assert r.prob is not None
             with np.load(Path(spill, f"{r.index}.npz")) as saved:
                 back_prob, back_ids = saved["prob"].astype(np.float32) / 255, saved["ids"]
-            w = (last - r.index) / span
             forward_prob = _stack(r.prob, r.object_ids, objects)
-            merged = w * forward_prob + (1 - w) * back_prob
+            merged = merge(forward_prob, back_prob)
             choice = merged.argmax(axis=0)
             lookup = np.array((0, *objects), dtype=np.int64)
             ids = lookup[choice].astype(r.mask.dtype)
