@@ -245,8 +245,9 @@ def test_correction_then_track_again(page: object, gui: Gui, tmp_path: Path) -> 
     assert page.is_visible("#human-label")  # type: ignore[attr-defined]
 
     goto(page, 0)
+    page.select_option("#until", "end")  # type: ignore[attr-defined]
     job = click_and_wait_job(page, "#track")
-    assert not job["error"]
+    assert not job["error"] and job["total"] == N
     assert (gui.root / "annotations" / "00006.png").read_bytes() == saved_bytes
     assert page.evaluate("() => [...window.xmemGui.human].sort()") == [0, 6]  # type: ignore[attr-defined]
     given = tmp_path / "given"
@@ -426,3 +427,87 @@ def test_screenshot_of_the_sample_clip(
     target = os.environ.get("XMEM_GUI_SCREENSHOT")
     if target:
         shutil.copy(shot, target)
+
+
+# -- reviewing and annotator features (issue 24), each on its own project -------------------
+
+
+def open_project(page: object, gui: Gui, root: Path, drawn: dict[int, np.ndarray]) -> None:
+    """Open a new project for the clip on the server, with ``drawn`` frames, and reload."""
+    gui.workspace.open(gui.inputs.video, root)
+    for index, ids in drawn.items():
+        gui.workspace.save_annotation(index, ids.tobytes())
+    page.reload()  # type: ignore[attr-defined]
+    page.wait_for_function("() => window.xmemGui && window.xmemGui.ready")  # type: ignore[attr-defined]
+
+
+def drift_strip_pixels(page: object) -> int:
+    """Non-transparent pixels of the drift strip under the timeline."""
+    return int(
+        page.evaluate(  # type: ignore[attr-defined]
+            """() => { const c = document.getElementById("drift");
+            const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+            let n = 0; for (let i = 3; i < d.length; i += 4) n += d[i] > 0; return n; }"""
+        )
+    )
+
+
+def test_drift_marks_suspect_keys_pins_and_memory(page: object, gui: Gui, tmp_path: Path) -> None:
+    from tests.scene import ids
+
+    open_project(page, gui, tmp_path / "review", {0: ids(0, 1)})
+    marker_only = drift_strip_pixels(page)  # the frame shown, no bars
+    job = click_and_wait_job(page, "#track")
+    assert not job["error"] and job["memory"]["1"]["working"] >= 1
+    page.wait_for_function(f"() => window.xmemReview.scores.size === {N - 1}")  # type: ignore[attr-defined]
+    assert drift_strip_pixels(page) > marker_only + N
+    memory = page.inner_text("#memory-label")  # type: ignore[attr-defined]
+    assert memory.startswith("memory — object 1: ") and "in working memory" in memory
+    # two frames the tracker doubts: S and Shift+S go between them
+    project = gui.workspace.project
+    assert project is not None
+    project.quality = {
+        t: {"score": 0.9 if t in (2, 5) else 0.1, "objects": {}} for t in range(1, N)
+    }
+    page.evaluate("() => window.loadQuality()")  # type: ignore[attr-defined]
+    assert page.inner_text("#suspect-label").startswith("2 suspect frames")  # type: ignore[attr-defined]
+    for key, index in (("s", 2), ("s", 5), ("s", 2), ("Shift+S", 5)):
+        press(page, key)
+        page.wait_for_function(f"() => window.xmemGui.index === {index} && !window.xmemGui.loading")  # type: ignore[attr-defined]
+    assert "this frame 0.90" in page.inner_text("#suspect-label")  # type: ignore[attr-defined]
+    press(page, "k")
+    page.wait_for_function("() => window.xmemGui.project.pinned.includes(5)")  # type: ignore[attr-defined]
+    assert page.inner_text("#pin") == "Unpin frame" and project.pinned == {5}  # type: ignore[attr-defined]
+    goto(page, 2)
+    job = click_and_wait_job(page, "#track")  # from frame 2: frame 5 is kept in memory
+    assert job["memory"]["1"]["pinned"] == 1
+    assert "(1 pinned)" in page.inner_text("#memory-label")  # type: ignore[attr-defined]
+
+
+def test_fill_classes_export_menu_and_import(page: object, gui: Gui, tmp_path: Path) -> None:
+    from tests.scene import ids
+
+    root = tmp_path / "fill"
+    open_project(page, gui, root, {1: ids(1, 1), N - 2: ids(N - 2, 1)})
+    goto(page, 3)
+    job = click_and_wait_job(page, "#fill")
+    assert not job["error"] and job["kind"] == "fill", job["message"]
+    assert sorted(project_masks(root)) == list(range(2, N - 2))
+    # the class of object 1, then the COCO export carries it
+    page.locator("#objects li .label").first.fill("square")  # type: ignore[attr-defined]
+    page.locator("#objects li .label").first.press("Enter")  # type: ignore[attr-defined]
+    page.wait_for_function("() => window.xmemGui.project.objects[0].label === 'square'")  # type: ignore[attr-defined]
+    page.select_option("#export-format", "coco")  # type: ignore[attr-defined]
+    job = click_and_wait_job(page, "#export")
+    coco = json.loads((root / "export" / "coco" / "annotations.json").read_text())
+    assert [c["name"] for c in coco["categories"]] == ["square"]
+    page.select_option("#export-format", "davis")  # type: ignore[attr-defined]
+    click_and_wait_job(page, "#export")
+    # a new project takes the exported masks as drawn frames
+    open_project(page, gui, tmp_path / "imported", {})
+    page.fill("#import-path", str(root / "export" / "masks"))  # type: ignore[attr-defined]
+    page.check("#import-keyframes")  # type: ignore[attr-defined]
+    page.click("#import")  # type: ignore[attr-defined]
+    page.wait_for_function(f"() => window.xmemGui.human.size === {N}")  # type: ignore[attr-defined]
+    assert "imported the masks of 8 frames" in banner(page)
+    np.testing.assert_array_equal(page_ids(page), read_ids(root / "export" / "masks" / "00000.png"))

@@ -161,8 +161,11 @@ function drawTimeline() {
   for (const [a, b] of S.tracked) ctx.fillRect(x(a), 4, Math.max(1, x(b + 1) - x(a)), height - 8);
   ctx.fillStyle = "#f0a030";
   for (const i of S.human) ctx.fillRect(x(i), 0, Math.max(2, width / n), height);
+  ctx.fillStyle = "#3a8ee6";
+  for (const i of S.project.pinned || []) ctx.fillRect(x(i), 0, Math.max(2, width / n), 4);
   ctx.fillStyle = "#fff";
   ctx.fillRect(x(S.index), 0, Math.max(1, width / n), height);
+  if (window.drawDrift) window.drawDrift();  // review.js: the drift strip under it
 }
 
 function markTracked(index) {
@@ -242,6 +245,7 @@ function setState(state) {
   buildLut();
   renderObjects();
   drawTimeline();
+  if (window.reviewState) window.reviewState(project);
 }
 
 function renderObjects() {
@@ -262,6 +266,12 @@ function renderObjects() {
     name.className = "name";
     name.onfocus = () => selectObject(o.id);
     name.onchange = () => editObject(o.id, { name: name.value });
+    const label = document.createElement("input");
+    label.value = o.label;
+    label.className = "label";
+    label.title = "class (written to every export)";
+    label.onfocus = () => selectObject(o.id);
+    label.onchange = () => editObject(o.id, { label: label.value });
     const del = document.createElement("button");
     del.type = "button";
     del.className = "delete";
@@ -277,7 +287,7 @@ function renderObjects() {
       }
     };
     li.onclick = () => selectObject(o.id);
-    li.append(color, name, del);
+    li.append(color, name, label, del);
     list.append(li);
   });
 }
@@ -325,7 +335,7 @@ function checkpoint() {
 function canDraw() {
   if (!S.project || !S.ids) return false;
   if (S.selected === null) { showError("add an object first (+ Add object)"); return false; }
-  if (S.job && S.job.running && S.job.kind === "track") { showError("wait for tracking to finish, or stop it, before drawing"); return false; }
+  if (S.job && S.job.running && S.job.kind !== "export") { showError("wait for tracking to finish, or stop it, before drawing"); return false; }
   return true;
 }
 
@@ -501,15 +511,17 @@ function showJob(job) {
   $("stop").disabled = !running;
   $("track").disabled = running;
   $("export").disabled = running;
+  $("fill").disabled = running;
+  if (window.showMemory) window.showMemory(job);
   $("progress").max = Math.max(1, job.total);
   $("progress").value = job.done;
   if (running) {
-    const what = job.kind === "track" ? "tracking" : "exporting";
+    const what = { track: "tracking", fill: "filling", export: "exporting" }[job.kind] || job.kind;
     const progress = `${what}: ${job.done} / ${job.total} frames · ${job.fps.toFixed(2)} frames/s`;
     // before the first frame, an adapting track says how far adaptation is
     $("job-label").textContent = job.done === 0 && job.message ? job.message : progress;
   } else if (job.kind) {
-    const speed = job.kind === "track" ? ` · ${job.fps.toFixed(2)} frames/s` : "";
+    const speed = job.kind !== "export" ? ` · ${job.fps.toFixed(2)} frames/s` : "";
     $("job-label").textContent = job.message + speed;
   }
 }
@@ -543,12 +555,13 @@ async function poll() {
       const following = $("follow").checked && S.job && S.job.kind === "track" && S.job.running;
       const job = following ? await followTrack() : await json("GET", "/api/job");
       showJob(job);
-      if (job.kind === "track" && job.last_index !== null) {
+      if (job.kind !== "export" && job.last_index !== null) {
         markTracked(job.last_index);
         drawTimeline();
       }
       if (!job.running) {
         await refresh();
+        if (window.loadQuality) await window.loadQuality();
         const follow = job.kind === "track" && job.last_index !== null && $("follow").checked;
         await goto(follow ? job.last_index : S.index);
         if (job.error) showError(job.message);
@@ -571,7 +584,8 @@ async function track() {
   if (!(await flushSaves())) { showError("an annotation could not be saved; tracking was not started"); return; }
   const count = $("count").value ? Number($("count").value) : null;
   const adapt = $("adapt").checked;
-  const job = await json("POST", "/api/track", { start: S.index, direction: $("direction").value, count, adapt });
+  const until = $("until").value;
+  const job = await json("POST", "/api/track", { start: S.index, direction: $("direction").value, count, adapt, until });
   showJob(job);
   poll();
 }
@@ -584,7 +598,7 @@ async function exportAll() {
   if (!S.project) return;
   if (!(await flushSaves())) { showError("an annotation could not be saved; export was not started"); return; }
   $("export-label").textContent = "";
-  const job = await json("POST", "/api/export", { out: $("export-out").value || null });
+  const job = await json("POST", "/api/export", { out: $("export-out").value || null, format: $("export-format").value });
   showJob(job);
   poll();
 }
