@@ -212,8 +212,8 @@ def test_a_pinned_frame_stays_in_working_memory(long_term: bool) -> None:
     q = torch.randn(4, 2, 2)
     pinned_keys = []
     for t in range(40):
-        key, *rest = frame(t)
-        mm.write(key, *rest)
+        key, shrinkage, selection, values = frame(t)
+        mm.write(key, shrinkage, selection, values)
         mm.read(q, torch.ones_like(q), [0])
         if t in (3, 9, 15, 21):
             pinned = mm.pin_last(0)
