@@ -37,6 +37,12 @@ def main() -> None:
     p.add_argument("--height", type=int, default=480)
     p.add_argument("--size", type=int, default=480, help="processing size (shorter side)")
     p.add_argument("--skip-bare", action="store_true", help="only the app (memory run)")
+    p.add_argument(
+        "--main-thread",
+        action="store_true",
+        help="as before issue 24: the model loaded on the main thread and run on the request's "
+        "(default: loaded and run on one network thread, as `xmem serve` does)",
+    )
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -52,8 +58,10 @@ def main() -> None:
 
     import xmem
     from xmem.integrations.supervisely.app import XMemTracking
+    from xmem.integrations.supervisely.server import tracking_engine
     from xmem.model.network import random_network
     from xmem.runtime.machine import current_rss_mb, machine_facts
+    from xmem.runtime.network_thread import NetworkThread
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repo root
     from tests.sly_platform import SuperviselyEmulator, default_frame  # test support, not installed
@@ -62,8 +70,13 @@ def main() -> None:
     side = min(w, h) // 4
     mask = np.zeros((h, w), bool)
     mask[h // 3 - 4 : h // 3 + side + 4, 0 : side + 4] = True  # the emulator's moving square
-    network = random_network(args.model)
-    engine = xmem.Tracker(network, xmem.TrackOptions(size=args.size)).track
+    thread = None if args.main_thread else NetworkThread()
+
+    def load() -> xmem.Tracker:
+        return xmem.Tracker(random_network(args.model), xmem.TrackOptions(size=args.size))
+
+    tracker = load() if thread is None else thread.call(load)
+    engine = tracking_engine(tracker, thread)
     result: dict[str, object] = {"machine": machine_facts(torch.device("cpu")), "args": vars(args)}
 
     if not args.skip_bare:

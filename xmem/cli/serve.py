@@ -15,6 +15,7 @@ from xmem.cli.options import (
 from xmem.errors import XMemError
 from xmem.integrations.supervisely.options import MIN_PART, ServeOptions
 from xmem.model.weights import resolve_weights
+from xmem.runtime.network_thread import NetworkThread
 
 logger = logging.getLogger(__name__)
 
@@ -86,13 +87,15 @@ def run(args: argparse.Namespace) -> int:
     device = select_device(args.device)
     options = track_options(args, precision=server.default_precision(device))
     server.prepare_environment(args.server_address, args.api_token)
-    tracker = load_tracker(args, device, options)
+    network = NetworkThread()  # loads the model and computes every request's frames
+    tracker = network.call(lambda: load_tracker(args, device, options))
     weights = resolve_weights(args.weights, download_missing=False)  # the file just loaded
     app = server.create_app(
         tracker,
         model_name=weights.stem,
         weights=str(weights),
         options=serve_options,
+        network=network,
     )
     logger.info("serving on http://%s:%d", args.host, args.port)
     uvicorn.run(app.app, host=args.host, port=args.port, log_level="warning")

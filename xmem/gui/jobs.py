@@ -10,11 +10,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import SimpleQueue
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numpy as np
 
@@ -24,6 +22,7 @@ from xmem.inference.quality import QualityMonitor
 from xmem.inference.tracker import FrameResult, Tracker
 from xmem.io.source import FrameSource
 from xmem.io.writer import BackgroundWriter
+from xmem.runtime.network_thread import NetworkThread
 
 from .exporting import export_project
 from .project import Project
@@ -34,39 +33,6 @@ logger = logging.getLogger(__name__)
 DIRECTIONS = ("forward", "backward", "both")
 
 T = TypeVar("T")
-
-
-class NetworkThread:
-    """The one thread that runs the network: it loads the model (:meth:`call`) and every job.
-
-    PyTorch's CPU thread pool (OpenMP) belongs to the thread that calls it. Had the model been
-    loaded on the main thread and run on a job thread, two pools would live side by side: more
-    OpenMP threads than cores, and then libgomp stops spinning between parallel regions, so each
-    of the many small convolutions waits for threads to wake up. On 2 cores that made tracking
-    in the GUI 24 % slower than ``xmem track`` (docs/gui.md, "Speed").
-    """
-
-    def __init__(self) -> None:
-        self._tasks: SimpleQueue[tuple[Callable[[], Any], Future[Any]]] = SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name="xmem-gui-network", daemon=True)
-        self._thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            task, future = self._tasks.get()
-            try:
-                future.set_result(task())
-            except BaseException as exc:  # handed to the caller
-                future.set_exception(exc)
-
-    def submit(self, task: Callable[[], T]) -> Future[T]:
-        future: Future[T] = Future()
-        self._tasks.put((task, future))
-        return future
-
-    def call(self, task: Callable[[], T]) -> T:
-        """Run ``task`` on the network's thread and return its result (or raise its error)."""
-        return self.submit(task).result()
 
 
 @dataclass

@@ -13,6 +13,7 @@ from xmem import Tracker, XMemError
 from xmem.integrations.supervisely.app import XMemTracking
 from xmem.integrations.supervisely.options import ServeOptions
 from xmem.integrations.supervisely.session import Engine
+from xmem.runtime.network_thread import NetworkThread, on_thread
 
 logger = logging.getLogger(__name__)
 
@@ -41,14 +42,17 @@ def create_app(
     model_name: str = "XMem",
     weights: str | None = None,
     options: ServeOptions | None = None,
+    network: NetworkThread | None = None,
 ) -> XMemTracking:
     """The app with its routes, tracking with ``tracker`` (its network on its device, and
     the run options). ``model_name`` and ``weights`` (the checkpoint file) are reported in the
-    session info and the log, with the device and precision."""
+    session info and the log, with the device and precision. ``network``: the thread that
+    loaded ``tracker``; every request's frames are then computed on it
+    (:class:`~xmem.runtime.network_thread.NetworkThread` says why that is faster on a CPU)."""
     device = tracker.device
     precision = tracker.options.precision
     app = XMemTracking(
-        tracking_engine(tracker),
+        tracking_engine(tracker, network),
         str(device),
         model_name=model_name,
         weights=weights,
@@ -69,12 +73,14 @@ def create_app(
     return app
 
 
-def tracking_engine(tracker: Tracker) -> Engine:
+def tracking_engine(tracker: Tracker, network: NetworkThread | None = None) -> Engine:
     """The app's engine: ``tracker.track``, which notes in the log how far the test-time
-    adaptation that starts each request has got (``adapt_steps`` > 0)."""
-    if not tracker.adapt_steps:
-        return tracker.track
-    return functools.partial(tracker.track, on_adapt=_adapt_note)
+    adaptation that starts each request has got (``adapt_steps`` > 0), advanced on
+    ``network``'s thread when given."""
+    engine: Engine = tracker.track
+    if tracker.adapt_steps:
+        engine = functools.partial(tracker.track, on_adapt=_adapt_note)
+    return on_thread(network, engine) if network is not None else engine
 
 
 def _adapt_note(step: int, steps: int) -> None:
