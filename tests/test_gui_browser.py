@@ -398,35 +398,43 @@ def test_stop_ends_within_one_frame(
 def test_screenshot_of_the_sample_clip(
     gui: Gui, browser: object, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The README's picture: the sample clip with the bundled model, two objects, 3 frames
-    tracked. Written to $XMEM_GUI_SCREENSHOT when set (docs/gui.png)."""
+    """The README's picture: the sample clip with the bundled model, two objects, tracked from
+    the first frame to the end, the drift strip under the timeline. Written to
+    $XMEM_GUI_SCREENSHOT when set (docs/gui.png), with the timeline and its strip cropped
+    beside it (gui-timeline.png)."""
     args = build_parser().parse_args(["gui", "--weights", BUNDLED_DEFAULT, "--device", "cpu"])
     tracker = load_tracker(args, torch.device("cpu"))  # type: ignore[arg-type]
     workspace = Workspace(tracker)
     root = tmp_path / "sample.xmem"
     workspace.open(SAMPLE / "video.mp4", root)
-    workspace.edit_object(1, "ellipse", None)
-    workspace.add_object("box", None)
+    workspace.edit_object(1, "ellipse", None, "ellipse")
+    workspace.add_object("box", None, "box")
     given = read_mask(SAMPLE / "masks" / "00000.png").ids
     workspace.save_annotation(0, given.tobytes())
-    context = browser.new_context(viewport={"width": 1280, "height": 720})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1280, "height": 760})  # type: ignore[attr-defined]
     page = context.new_page()
     with serving(workspace) as url:
         page.goto(url)
         page.wait_for_function("() => window.xmemGui && window.xmemGui.ready")
         assert page.is_checked("#adapt")  # the bundled model adapts by default
-        page.fill("#count", "3")
         job = click_and_wait_job(page, "#track")
-        assert not job["error"] and job["done"] == 4
-        goto(page, 3)
+        assert not job["error"] and job["done"] == 60
+        page.wait_for_function("() => window.xmemReview.scores.size === 59")
+        goto(page, 30)
         assert page_ids(page).any()
-        shot = tmp_path / "gui.png"
+        shot, strip = tmp_path / "gui.png", tmp_path / "gui-timeline.png"
         page.screenshot(path=str(shot))
+        top = page.locator("#timeline").bounding_box()
+        bottom = page.locator("#review").bounding_box()
+        clip = {"x": top["x"], "y": top["y"] - 2, "width": top["width"],
+                "height": bottom["y"] + bottom["height"] - top["y"] + 4}  # fmt: skip
+        page.screenshot(path=str(strip), clip=clip)
     context.close()
-    assert shot.stat().st_size > 10_000
+    assert shot.stat().st_size > 10_000 and strip.stat().st_size > 1_000
     target = os.environ.get("XMEM_GUI_SCREENSHOT")
     if target:
         shutil.copy(shot, target)
+        shutil.copy(strip, Path(target).with_name("gui-timeline.png"))
 
 
 # -- reviewing and annotator features (issue 24), each on its own project -------------------

@@ -34,7 +34,10 @@ function drawDrift() {
   const w = Math.max(1, width / n);
   for (const [frame, score] of R.scores) {
     if (S.human.has(frame)) continue;
-    ctx.fillStyle = score >= R.threshold ? "#e5484d" : `rgba(200, 200, 200, ${0.25 + score})`;
+    // grey for a sure frame, yellow as doubt grows, red from the threshold on
+    const doubt = Math.min(1, score / R.threshold);
+    ctx.fillStyle = score >= R.threshold ? "#e5484d"
+      : `rgb(${Math.round(110 + 120 * doubt)}, ${Math.round(115 + 85 * doubt)}, ${Math.round(125 - 90 * doubt)})`;
     const bar = Math.max(2, Math.round(score * height));
     ctx.fillRect(x(frame), height - bar, w, bar);
   }
