@@ -26,7 +26,6 @@ from xmem.runtime.network_thread import NetworkThread
 
 from .exporting import export_project
 from .project import Project
-from .soft import quantise
 
 logger = logging.getLogger(__name__)
 
@@ -226,7 +225,7 @@ def _keep_results(
                 if result.index not in skip:
                     soft = None
                     if result.prob is not None and result.object_ids:
-                        soft = (result.object_ids, quantise(result.prob[1:].numpy()))
+                        soft = (result.object_ids, result.prob[1:].numpy())  # quantised there
                     writer.submit(project.save_tracked, result.index, result.mask, palette, soft)
                     rows.extend(figures)
                 seen += 1

@@ -51,7 +51,7 @@ from .objects import (
     palette_of,
 )
 from .quality import QUALITY, quality_table, read_quality, write_quality
-from .soft import read_soft, write_soft
+from .soft import quantise, read_soft, write_soft
 
 logger = logging.getLogger(__name__)
 
@@ -364,14 +364,14 @@ class Project:
         soft: tuple[tuple[int, ...], np.ndarray] | None = None,
     ) -> None:
         """Save the tracker's mask of the frame (atomic), and its probabilities (object ids,
-        N×H×W uint8) when given."""
+        N×H×W in [0, 1], stored as 8 bits) when given."""
         path = self.mask_path(index)
         if soft is not None:
             self.soft_dir.mkdir(exist_ok=True)
             soft_path = self.soft_dir / path.name
             replace_atomically(
                 soft_path,
-                lambda tmp: write_soft(tmp, *soft),
+                lambda tmp: write_soft(tmp, soft[0], quantise(soft[1])),
                 f"the probabilities of frame {index} ('{soft_path}')",
             )
         replace_atomically(
