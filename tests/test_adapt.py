@@ -64,11 +64,12 @@ def _views_loss(network: XMem, given: Example) -> float:
 def test_adaptation_lowers_the_loss_on_the_given_frame(lite0: XMem, given: Example) -> None:
     before = {n: p.clone() for n, p in lite0.state_dict().items()}
     seen: list[tuple[int, int]] = []
-    config = AdaptConfig(steps=10, max_crop=112)
+    config = AdaptConfig(steps=25)  # the shipped default (crop: the frame's shorter side here)
     adapted, report = adapt_network(lite0, [given], config, lambda *a: seen.append(a))
-    assert seen == [(k, 10) for k in range(1, 11)]
-    assert report.steps == 10 and report.seconds > 0 and report.last_loss < report.first_loss
-    assert _views_loss(adapted, given) < 0.98 * _views_loss(lite0, given)  # measured: -3.8 %
+    assert seen == [(k, 25) for k in range(1, 26)]
+    assert report.steps == 25 and report.seconds > 0 and report.last_loss < report.first_loss
+    # measured with run 7's weights: -6.3 % (10 steps on 112² crops no longer lower it: +4.7 %)
+    assert _views_loss(adapted, given) < 0.98 * _views_loss(lite0, given)
     # the input network is untouched, and only the decoder and value heads changed
     assert all(torch.equal(p, before[n]) for n, p in lite0.state_dict().items())
     changed = {n for n, p in adapted.state_dict().items() if not torch.equal(p, before[n])}
