@@ -10,7 +10,7 @@ scores, is read as is)::
                                 "color": "#800000", "label": "object"}, ...], "pinned": [40]}
     PROJECT/annotations/<frame>.png   frames a person drew on (palette PNGs, object ids)
     PROJECT/masks/<frame>.png         frames the tracker computed (palette PNGs, object ids)
-    PROJECT/soft/<frame>.png          the tracker's probabilities of those frames (.soft)
+    PROJECT/soft/<frame>.png          the tracker's probabilities of those frames (:mod:`.soft`)
     PROJECT/quality.json              the tracker's drift scores: {"<frame>": {"score": s,
                                       "objects": {"<id>": {confidence, iou_prev, ...}}}}
 
