@@ -10,6 +10,9 @@ from tests.recipe import official_shapes, recipe_state_dict
 from xmem.model.checkpoint import build_network
 from xmem.model.network import XMem
 
+# the GUI API tests' fixtures (inputs, tracker, workspace, client)
+pytest_plugins = ["tests.gui_api_fixtures"]
+
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``gpu`` need a CUDA device: skipped where there is none."""

@@ -4,7 +4,6 @@ pins and memory, classes, import and the export formats. The page: tests/test_gu
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,8 +19,6 @@ from tests.gui_harness import (  # noqa: E402
     Inputs,
     N,
     get_mask,
-    make_inputs,
-    make_tracker,
     open_clip,
     put_mask,
     run_job,
@@ -29,34 +26,10 @@ from tests.gui_harness import (  # noqa: E402
 from tests.scene import ids  # noqa: E402
 from xmem.cli.main import main  # noqa: E402
 from xmem.gui.jobs import Tracker  # noqa: E402
-from xmem.gui.server import create_app  # noqa: E402
 from xmem.gui.workspace import Workspace  # noqa: E402
 from xmem.inference.fill import fill_gap  # noqa: E402
 from xmem.io.frames import open_frames  # noqa: E402
 from xmem.io.masks import write_mask  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
-    return make_inputs(tmp_path_factory.mktemp("gui_annotator"))
-
-
-@pytest.fixture(scope="module")
-def tracker(inputs: Inputs) -> Tracker:
-    return make_tracker(inputs.weights)
-
-
-@pytest.fixture
-def workspace(tracker: Tracker) -> Iterator[Workspace]:
-    ws = Workspace(tracker)
-    yield ws
-    ws.close()
-
-
-@pytest.fixture
-def client(workspace: Workspace) -> Iterator[TestClient]:
-    with TestClient(create_app(workspace)) as c:
-        yield c
 
 
 def test_tracking_records_drift_scores_soft_masks_and_memory(

@@ -29,8 +29,6 @@ from tests.gui_harness import (  # noqa: E402
     N,
     cli_track,
     get_mask,
-    make_inputs,
-    make_tracker,
     open_clip,
     put_mask,
     read_ids,
@@ -48,30 +46,6 @@ from xmem.gui.server import create_app  # noqa: E402
 from xmem.gui.workspace import Workspace, default_project_dir, second_reader  # noqa: E402
 from xmem.io.masks import write_mask  # noqa: E402
 from xmem.model.weights import LITE0_ADAPT_STEPS  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def inputs(tmp_path_factory: pytest.TempPathFactory) -> Inputs:
-    return make_inputs(tmp_path_factory.mktemp("gui_api"))
-
-
-@pytest.fixture(scope="module")
-def tracker(inputs: Inputs) -> Tracker:
-    return make_tracker(inputs.weights)
-
-
-@pytest.fixture
-def workspace(tracker: Tracker) -> Iterator[Workspace]:
-    ws = Workspace(tracker)
-    yield ws
-    ws.close()
-
-
-@pytest.fixture
-def client(workspace: Workspace) -> Iterator[TestClient]:
-    with TestClient(create_app(workspace)) as c:
-        yield c
-
 
 # -- tracking ------------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from xmem.io.frames import ImageFolderSource, open_frames
 from xmem.io.overlay import blend, palette_colours
 from xmem.io.source import FrameSource
 from xmem.io.video import VideoSource
+from xmem.memory.manager import max_pinned
 from xmem.model.weights import LITE0_ADAPT_STEPS
 
 from .exporting import check_format, default_export_dir
@@ -248,7 +249,7 @@ class Workspace:
     @property
     def max_pinned(self) -> int:
         c = self.tracker.options.config
-        return max(0, c.max_mid_term_frames - c.min_mid_term_frames - 1)
+        return max_pinned(c.min_mid_term_frames, c.max_mid_term_frames)
 
     def pin(self, index: int, pinned: bool) -> None:
         """Keep frame ``index`` in the tracker's memory on every later track (or not)."""

@@ -190,7 +190,8 @@ class InferenceCore:
             if pin:
                 for group in self.objects.groups:
                     if not self.memory.pin_last(group.gid):
-                        logger.warning("frame not pinned: %d frames are pinned already",
+                        logger.warning("frame not pinned: it is the first memory frame (kept "
+                                       "anyway) or %d frames are pinned already",
                                        self.memory.max_pinned)  # fmt: skip
                         break
         return unpad(prob_with_bg, pad)

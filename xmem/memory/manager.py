@@ -31,6 +31,12 @@ from xmem.memory.store import Bucket, KeyValueMemoryStore
 logger = logging.getLogger(__name__)
 
 
+def max_pinned(min_mid_term_frames: int, max_mid_term_frames: int) -> int:
+    """Frames that may be pinned per group: working memory (T_max frames) must keep at least
+    one frame to consolidate besides the kept ones and the last T_min − 1, or it would grow."""
+    return max(0, max_mid_term_frames - min_mid_term_frames - 1)
+
+
 class MemoryManager:
     def __init__(
         self,
@@ -65,9 +71,7 @@ class MemoryManager:
 
     @property
     def max_pinned(self) -> int:
-        """Frames that may be pinned per group: working memory must keep at least one frame
-        to consolidate besides the kept ones and the last T_min − 1, or it would grow."""
-        return max(0, self.max_mid_term_frames - self.min_mid_term_frames - 1)
+        return max_pinned(self.min_mid_term_frames, self.max_mid_term_frames)
 
     def kept_frames(self, group: int) -> int:
         return self._kept.get(group, 1)

@@ -147,13 +147,19 @@ function layout() {
   }
 }
 
-function drawTimeline() {
-  const canvas = $("timeline");
+// A strip canvas (the timeline, the drift marks) cleared at the page's width in device pixels.
+function clearedStrip(id) {
+  const canvas = $(id);
   const width = Math.max(1, Math.round(canvas.clientWidth * devicePixelRatio));
   const height = canvas.height;
   if (canvas.width !== width) canvas.width = width;
   const ctx = canvas.getContext("2d");
   ctx.clearRect(0, 0, width, height);
+  return { ctx, width, height };
+}
+
+function drawTimeline() {
+  const { ctx, width, height } = clearedStrip("timeline");
   if (!S.project) return;
   const n = S.project.frames;
   const x = (i) => (i / n) * width;

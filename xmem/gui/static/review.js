@@ -1,6 +1,7 @@
 // xmem gui: reviewing the tracker's work (issue 24). Drift marks under the timeline with "next
 // suspect frame", pins, the memory in plain words, Fill between keyframes and Import. Loaded
-// after app.js, whose state (S) and helpers ($, json, goto, refresh, poll, showJob) it uses.
+// after app.js, whose state (S) and helpers ($, json, goto, refresh, poll, showJob,
+// clearedStrip) it uses.
 "use strict";
 
 const R = {
@@ -22,12 +23,7 @@ async function loadQuality() {
 
 // One bar per frame: its height and colour say how much the tracker doubts it.
 function drawDrift() {
-  const canvas = $("drift");
-  const width = Math.max(1, Math.round(canvas.clientWidth * devicePixelRatio));
-  const height = canvas.height;
-  if (canvas.width !== width) canvas.width = width;
-  const ctx = canvas.getContext("2d");
-  ctx.clearRect(0, 0, width, height);
+  const { ctx, width, height } = clearedStrip("drift");
   if (!S.project) return;
   const n = S.project.frames;
   const x = (i) => (i / n) * width;
