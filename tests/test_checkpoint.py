@@ -73,8 +73,9 @@ def test_single_object_checkpoint_is_exact_on_one_object() -> None:
         g = F.conv2d(
             torch.cat([image, mask], 1), so["value_encoder.conv1.weight"], stride=2, padding=3
         )
-        g = ve.relu(ve.maxpool(ve.bn1(g)))
-        g = ve.layer3(ve.layer2(ve.layer1(g)))
+        layers = dict(ve.named_children())  # the ResNet's, at the value encoder's top level
+        g = layers["relu"](layers["maxpool"](layers["bn1"](g)))
+        g = layers["layer3"](layers["layer2"](layers["layer1"](g)))
         ref = ve.fuser(kf.f16, g[:, None])
     torch.testing.assert_close(value, ref)
 

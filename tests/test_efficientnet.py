@@ -19,7 +19,6 @@ from xmem.model.efficientnet import (
     level_channels,
     stages,
 )
-from xmem.model.encoders import KeyEncoder
 from xmem.model.fuse import fold_batchnorm
 from xmem.model.network import (
     MODELS,
@@ -28,6 +27,7 @@ from xmem.model.network import (
     freeze_early_blocks,
     init_imagenet_backbones,
 )
+from xmem.model.resnet import ResNetTrunk
 
 
 def lite(trunk: object) -> LiteTrunk:
@@ -186,7 +186,7 @@ def test_frozen_blocks_and_frozen_statistics_in_training() -> None:
     assert net.decoder.training
     with pytest.raises(XMemError, match="init_backbone must be 'imagenet'"):
         StageConfig(stage="synthetic", init_backbone="random")
-    with pytest.raises(XMemError, match="Lite"):
+    with pytest.raises(XMemError, match="frozen blocks are for the efficientnet-lite0"):
         freeze_early_blocks(tiny_network(), 1)
     assert model.network is net
 
@@ -213,8 +213,8 @@ def test_pretrained_trunks_learn_at_their_own_rate() -> None:
     resnet = tiny_network()  # ResNet trunks: the value encoder's 5-channel stem learns fully
     _, trunks = parameter_groups(resnet, config)
     slow = {id(p) for p in trunks["params"]}
-    assert id(resnet.value_encoder.conv1.weight) not in slow
-    assert isinstance(resnet.key_encoder, KeyEncoder)
+    assert id(resnet.value_encoder.get_parameter("conv1.weight")) not in slow
+    assert isinstance(resnet.key_encoder, ResNetTrunk)
     assert id(resnet.key_encoder.conv1.weight) in slow
     with pytest.raises(XMemError, match="keep_every must be a multiple of save_every"):
         StageConfig(stage="synthetic", save_every=25, keep_every=30)

@@ -17,8 +17,8 @@ from tests.nets import TINY, tiny_network
 from tests.scene import N, frame, ids
 from xmem.cli.main import main
 from xmem.model.checkpoint import load_network
-from xmem.model.encoders import KeyEncoder
 from xmem.model.network import MODELS
+from xmem.model.resnet import ResNetTrunk
 from xmem.runtime.distributed import Worker
 from xmem.train.config import StageConfig
 from xmem.train.forward import clip_forward, reference_frames
@@ -124,7 +124,7 @@ def test_clip_forward_shapes_and_gradients() -> None:
     assert torch.allclose(out.prob[0].sum(1), torch.ones(b, s, s), atol=1e-5)
     assert out.prob[-1][:, 2:].abs().max() < 1e-3  # absent objects are selected out
     torch.stack([p.sum() for p in out.prob]).sum().backward()
-    assert isinstance(net.key_encoder, KeyEncoder)
+    assert isinstance(net.key_encoder, ResNetTrunk)
     assert net.key_encoder.conv1.weight.grad is not None
 
 

@@ -297,7 +297,9 @@ def test_wrong_state_dict_is_rejected(mirror: Server, cache: Path) -> None:
 def test_sha256_is_checked_when_known(
     mirror: Server, cache: Path, tiny_checkpoint: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    info = w.WeightInfo("XMem", w.RELEASE_URL + "XMem.pth", "XMem.pth", "test", sha256="0" * 64)
+    info = w.WeightInfo(
+        "XMem", w.RELEASE_URL + "XMem.pth", "XMem.pth", "test", "xmem", sha256="0" * 64
+    )
     monkeypatch.setitem(w.WEIGHTS, "XMem", info)
     mirror.serve_bytes("/XMem.pth", tiny_checkpoint)
     with pytest.raises(XMemError, match="sha256 mismatch"):

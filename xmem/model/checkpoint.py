@@ -53,8 +53,8 @@ def convert_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def _backbone(state_dict: Mapping[str, Tensor], prefix: str, first_stage: str) -> str:
-    arch = backbones.identify(state_dict, prefix, first_stage)
+def _backbone(state_dict: Mapping[str, Tensor], prefix: str, value: bool) -> str:
+    arch = backbones.identify(state_dict, prefix, value)
     if arch is None:
         raise XMemError(f"unsupported {prefix.rstrip('.')} backbone in checkpoint")
     return arch
@@ -70,8 +70,8 @@ def infer_config(state_dict: Mapping[str, Tensor], source: str = "checkpoint") -
         key_dim=state_dict["key_proj.key_proj.weight"].shape[0],
         value_dim=state_dict["value_encoder.fuser.block2.conv2.weight"].shape[0],
         hidden_dim=transform.shape[0] // 3 if transform is not None else 0,
-        key_backbone=_backbone(state_dict, "key_encoder.", "res2"),
-        value_backbone=_backbone(state_dict, "value_encoder.", "layer1"),
+        key_backbone=_backbone(state_dict, "key_encoder.", value=False),
+        value_backbone=_backbone(state_dict, "value_encoder.", value=True),
         decoder_dims=(
             state_dict["decoder.fuser.block2.conv2.weight"].shape[0],
             state_dict["decoder.up_16_8.out_conv.conv2.weight"].shape[0],

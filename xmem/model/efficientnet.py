@@ -151,6 +151,11 @@ class LiteTrunk(nn.Module):
         return f16, f8, f4
 
 
+def trunk_blocks(trunk: nn.Module) -> list[nn.Module]:
+    """The MBConv blocks of a :class:`LiteTrunk`, in order."""
+    return list(trunk.get_submodule("blocks").children())
+
+
 def identify(state_dict: Mapping[str, Tensor], prefix: str) -> str | None:
     """Name the Lite variant whose trunk has the keys under ``prefix``, or None."""
     pattern = re.compile(rf"^{re.escape(prefix)}blocks\.(\d+)\.conv3\.weight$")
@@ -214,12 +219,14 @@ def package_weights_path(arch: str) -> Path:
     return files[0]
 
 
-def load_imagenet_trunk(trunk: LiteTrunk, arch: str) -> None:
+def load_imagenet_trunk(trunk: nn.Module, arch: str) -> None:
     """Load the installed package's ImageNet weights into ``trunk`` (strict; extra input
     channels of the stem start at zero)."""
     path = package_weights_path(arch)
     package = torch.load(path, map_location="cpu", weights_only=True)
-    in_channels = trunk.conv1.weight.shape[1]
+    stem = trunk.get_submodule("conv1")
+    assert isinstance(stem, nn.Conv2d)
+    in_channels = stem.weight.shape[1]
     state = from_package_state_dict(package, arch, in_channels)
     trunk.load_state_dict(state, strict=True)
     logger.info("%s trunk initialised from ImageNet weights %s", arch, path)

@@ -7,32 +7,11 @@ from torch import Tensor, nn
 
 from xmem.model import backbones
 from xmem.model.modules import FeatureFusionBlock, HiddenReinforcer
-from xmem.model.resnet import resnet_stages, stem_width
 
 
 def make_key_encoder(arch: str) -> nn.Module:
-    """The key encoder's trunk: image B×3×H×W → (f16, f8, f4)."""
-    return backbones.make_trunk(arch, 3) or KeyEncoder(arch)
-
-
-class KeyEncoder(nn.Module):
-    """ResNet stem and stages 1-3 on the RGB frame. Returns f16, f8, f4."""
-
-    def __init__(self, arch: str = "resnet50") -> None:
-        super().__init__()
-        w = stem_width(arch)
-        self.conv1 = nn.Conv2d(3, w, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(w)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.res2, self.layer2, self.layer3 = resnet_stages(arch)
-
-    def forward(self, image: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(image))))
-        f4 = self.res2(x)
-        f8 = self.layer2(f4)
-        f16 = self.layer3(f8)
-        return f16, f8, f4
+    """The key encoder: the trunk itself, image B×3×H×W → (f16, f8, f4)."""
+    return backbones.make_trunk(arch, 3)
 
 
 class KeyProjection(nn.Module):
@@ -58,26 +37,27 @@ class KeyProjection(nn.Module):
 class ValueEncoder(nn.Module):
     """Encodes (image, object mask, other objects' mask) into a value per object.
 
-    Input channels are image (3), mask, others. ResNet trunks keep the official names at the
-    top level (stem order conv → bn → maxpool → relu, as in the official network); an
-    EfficientNet-Lite trunk is ``trunk``.
+    Input channels are image (3), mask, others. The trunk is ``trunk``, or, for a family whose
+    checkpoints keep the trunk's layers at the value encoder's top level (ResNet, as in the
+    official network), those layers are this module's own (``trunk`` is None).
     """
 
     def __init__(
         self, image_dim: int, value_dim: int, hidden_dim: int, arch: str = "resnet18"
     ) -> None:
         super().__init__()
-        self.trunk = backbones.make_trunk(arch, 5)  # image, mask, other objects
-        if self.trunk is None:
-            w = stem_width(arch)
-            self.conv1 = nn.Conv2d(5, w, kernel_size=7, stride=2, padding=3, bias=False)
-            self.bn1 = nn.BatchNorm2d(w)
-            self.relu = nn.ReLU(inplace=True)
-            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-            self.layer1, self.layer2, self.layer3 = resnet_stages(arch)
-        self.fuser = FeatureFusionBlock(
-            image_dim, backbones.level_channels(arch)[2], value_dim, value_dim
-        )
+        family = backbones.family(arch)
+        trunk = family.build(arch, 5)  # image, mask, other objects
+        self._features = family.features
+        self.trunk: nn.Module | None = None
+        self.trunk_layers: tuple[str, ...] = ("trunk",)
+        if family.features is None:
+            self.trunk = trunk
+        else:
+            self.trunk_layers = tuple(name for name, _ in trunk.named_children())
+            for name, layer in trunk.named_children():
+                self.add_module(name, layer)
+        self.fuser = FeatureFusionBlock(image_dim, family.channels(arch)[2], value_dim, value_dim)
         self.hidden_reinforce = HiddenReinforcer(value_dim, hidden_dim) if hidden_dim > 0 else None
 
     def forward(
@@ -96,10 +76,14 @@ class ValueEncoder(nn.Module):
         if self.trunk is not None:
             g = self.trunk(g)[0]
         else:
-            g = self.relu(self.maxpool(self.bn1(self.conv1(g))))
-            g = self.layer3(self.layer2(self.layer1(g)))
+            assert self._features is not None
+            g = self._features(self, g)[0]
         g = self.fuser(image_f16, g.view(b, n, *g.shape[1:]))
         if deep_update and self.hidden_reinforce is not None:
             assert hidden is not None, "a deep update needs the current hidden state"
             hidden = self.hidden_reinforce(g, hidden)
         return g, hidden
+
+    def trunk_modules(self) -> list[nn.Module]:
+        """The trunk's layers (not the fusion block or the hidden-state update)."""
+        return [self.get_submodule(name) for name in self.trunk_layers]

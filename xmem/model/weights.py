@@ -46,6 +46,7 @@ class WeightInfo:
     url: str
     filename: str
     description: str
+    model: str  # its architecture, a name of MODELS (xmem.model.network)
     sha256: str | None = None
     size: int | None = None
     bundled: bool = False  # shipped in BUNDLED_DIR, never downloaded
@@ -53,10 +54,14 @@ class WeightInfo:
     adapt_steps: int = 0  # default test-time adaptation steps (track, eval, serve, gui, API)
 
 
-def _official(name: str, description: str) -> WeightInfo:
+def _official(name: str, description: str, model: str = "xmem") -> WeightInfo:
     filename = f"{name}.pth"
     return WeightInfo(
-        name=name, url=RELEASE_URL + filename, filename=filename, description=description
+        name=name,
+        url=RELEASE_URL + filename,
+        filename=filename,
+        description=description,
+        model=model,
     )
 
 
@@ -83,6 +88,7 @@ WEIGHTS: dict[str, WeightInfo] = {
         _official(
             "XMem-no-sensory",
             "XMem without sensory memory",
+            model="xmem-no-sensory",
         ),
         WeightInfo(
             name="xmem-lite0",
@@ -90,6 +96,7 @@ WEIGHTS: dict[str, WeightInfo] = {
             filename="xmem-lite0.pth",
             description="compact model on ImageNet-pretrained EfficientNet-Lite0 trunks, trained "
             "by this project, ships with the package (docs/model-card.md)",
+            model="xmem-lite0",
             bundled=True,
             process_size=240,
             adapt_steps=LITE0_ADAPT_STEPS,
@@ -100,6 +107,7 @@ WEIGHTS: dict[str, WeightInfo] = {
             filename="xmem-compact.pth",
             description="the earlier default, trained from scratch by this project; ships with "
             "the package as a baseline (docs/model-card.md)",
+            model="xmem-compact",
             bundled=True,
             process_size=240,
         ),
