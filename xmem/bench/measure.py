@@ -126,6 +126,30 @@ def run_benchmark(
     Returns:
         A :class:`BenchmarkResult`.
     """
+    _check_arguments(frames, height, width, objects, warmup)
+    video = {"frames": frames, "height": height, "width": width, "objects": objects, "seed": seed}
+    configuration = _configuration(tracker, model, video, stage_times=stage_times, warmup=warmup)
+    machine = machine_facts(tracker.device)  # before any work: date and load average of the start
+    first_mask = synthetic_first_mask(height, width, objects, seed)
+    run = _track_video(
+        tracker,
+        first_mask,
+        frames,
+        objects,
+        seed,
+        workdir=workdir,
+        progress=progress,
+        stage_times=stage_times,
+        keep_masks=keep_masks,
+    )
+    with contextlib.suppress(OSError, AttributeError):
+        machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    summary = _summary(run, first_mask, warmup, tracker.device)
+    return BenchmarkResult(run.records, summary, machine, configuration, run.masks)
+
+
+def _check_arguments(frames: int, height: int, width: int, objects: int, warmup: int) -> None:
+    """Raise :class:`ConfigError` for a video or warm-up that cannot be benchmarked."""
     if frames < 1:
         raise ConfigError(f"frames must be at least 1, got {frames}", "frames")
     if not 1 <= objects <= MAX_OBJECTS:
@@ -137,24 +161,26 @@ def run_benchmark(
             )
     if warmup < 0:
         raise ConfigError(f"warmup must be at least 0, got {warmup}", "warmup")
+
+
+def _configuration(
+    tracker: Tracker, model: str | None, video: dict[str, int], *, stage_times: bool, warmup: int
+) -> dict[str, Any]:
+    """The configuration recorded with the result: network, ``video`` (frames, height, width,
+    objects, seed), options and device."""
     network, size, device = tracker.network, tracker.size, tracker.device
     config, precision, speed = (
         tracker.options.config,
         tracker.options.precision,
         tracker.options.speed,
     )
-    processed = processing_size(height, width, size)
-    configuration = {
+    return {
         "model": model,
         "model_config": dataclasses.asdict(network.config),
         "parameters_m": round(sum(p.numel() for p in network.parameters()) / 1e6, 3),
-        "frames": frames,
-        "height": height,
-        "width": width,
-        "objects": objects,
-        "seed": seed,
+        **video,
         "size": size,
-        "processing_size": list(processed),
+        "processing_size": list(processing_size(video["height"], video["width"], size)),
         "precision": precision,
         "speed": dataclasses.asdict(speed),
         "stage_times": stage_times,
@@ -162,8 +188,47 @@ def run_benchmark(
         "device": str(device),
         "inference": dataclasses.asdict(config),
     }
-    machine = machine_facts(device)  # before any work: date and load average of the start
-    first_mask = synthetic_first_mask(height, width, objects, seed)
+
+
+def _summary(
+    run: _TrackedVideo, first_mask: np.ndarray, warmup: int, device: torch.device
+) -> dict[str, Any]:
+    """The steady-state figures of the run, with the objects tracked and the set-up times."""
+    summary = summarise(run.records, warmup, device)
+    summary["objects_tracked"] = int(len(np.unique(first_mask)) - 1)
+    summary["rss_before_mb"] = round_or_none(run.rss_before, 1)
+    summary["video_write_seconds"] = round(run.write_seconds, 3)
+    summary["video_open_seconds"] = round(run.open_seconds, 3)
+    return summary
+
+
+@dataclasses.dataclass(frozen=True)
+class _TrackedVideo:
+    """What :func:`_track_video` measured: the frames, memory before, times to write and
+    open the video file, and the masks kept."""
+
+    records: list[FrameRecord]
+    rss_before: float | None
+    write_seconds: float
+    open_seconds: float
+    masks: list[bytes] | None
+
+
+def _track_video(
+    tracker: Tracker,
+    first_mask: np.ndarray,
+    frames: int,
+    objects: int,
+    seed: int,
+    *,
+    workdir: str | Path | None,
+    progress: bool,
+    stage_times: bool,
+    keep_masks: bool,
+) -> _TrackedVideo:
+    """Write the synthetic video to a temporary file (not timed) and track it from
+    ``first_mask``, one record per frame."""
+    height, width = first_mask.shape
     with tempfile.TemporaryDirectory(prefix="xmem-benchmark-", dir=workdir) as tmp:
         start = time.perf_counter()
         video_path = write_synthetic_video(
@@ -183,30 +248,39 @@ def run_benchmark(
                 write_seconds,
                 open_seconds,
             )
-            if device.type == "cuda":
-                torch.cuda.synchronize(device)
-                torch.cuda.reset_peak_memory_stats(device)
-            rss_before = current_rss_mb()
-            timer = StageTimer(device) if stage_times else None
-            masks: list[bytes] | None = [] if keep_masks else None
-            results = tracker.track(source, {0: first_mask}, timer=timer)
-            with (
-                tqdm(
-                    total=frames,
-                    unit="frame",
-                    desc="benchmark",
-                    disable=True if not progress else None,
-                    dynamic_ncols=True,
-                ) as bar,
-                BackgroundWriter(enabled=speed.overlap_io) as writer,
-            ):
-                frame_records = _frame_records(iter(results), timer, device, bar, writer, masks)
-                records = list(frame_records)
-    with contextlib.suppress(OSError, AttributeError):
-        machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
-    summary = summarise(records, warmup, device)
-    summary["objects_tracked"] = int(len(np.unique(first_mask)) - 1)
-    summary["rss_before_mb"] = round_or_none(rss_before, 1)
-    summary["video_write_seconds"] = round(write_seconds, 3)
-    summary["video_open_seconds"] = round(open_seconds, 3)
-    return BenchmarkResult(records, summary, machine, configuration, masks)
+            rss_before, masks, records = _track_frames(
+                tracker, source, first_mask, frames, progress, stage_times, keep_masks
+            )
+    return _TrackedVideo(records, rss_before, write_seconds, open_seconds, masks)
+
+
+def _track_frames(
+    tracker: Tracker,
+    source: VideoSource,
+    first_mask: np.ndarray,
+    frames: int,
+    progress: bool,
+    stage_times: bool,
+    keep_masks: bool,
+) -> tuple[float | None, list[bytes] | None, list[FrameRecord]]:
+    """Track the open video: memory before, the masks kept and one record per frame."""
+    device = tracker.device
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    rss_before = current_rss_mb()
+    timer = StageTimer(device) if stage_times else None
+    masks: list[bytes] | None = [] if keep_masks else None
+    results = tracker.track(source, {0: first_mask}, timer=timer)
+    with (
+        tqdm(
+            total=frames,
+            unit="frame",
+            desc="benchmark",
+            disable=True if not progress else None,
+            dynamic_ncols=True,
+        ) as bar,
+        BackgroundWriter(enabled=tracker.options.speed.overlap_io) as writer,
+    ):
+        records = list(_frame_records(iter(results), timer, device, bar, writer, masks))
+    return rss_before, masks, records

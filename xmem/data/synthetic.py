@@ -57,7 +57,9 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     y, x = np.mgrid[0:height, 0:width].astype(np.float32)
     grating = 12 * np.sin(2 * math.pi * (x + 0.6 * y) / max(8.0, min(height, width) / 6))
     grain = rng.normal(0, 6, (height, width, 1)).astype(np.float32)
-    return np.clip(base + grating[..., None] + grain, 0, 255).astype(np.uint8)
+    # numpy's stubs type arithmetic on arrays of unknown dtype as Any: state the result's type
+    texture: np.ndarray = np.clip(base + grating[..., None] + grain, 0, 255).astype(np.uint8)
+    return texture
 
 
 def _sprite_pixels(

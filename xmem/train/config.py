@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from xmem.errors import ConfigError
 from xmem.model.network import MODELS
@@ -110,17 +112,17 @@ class StageConfig:
             if not 0 <= getattr(self, name) <= 1:
                 raise ConfigError(f"{name} must be a probability between 0 and 1", name)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict) -> StageConfig:
+    def from_dict(cls, values: Mapping[str, Any]) -> StageConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ConfigError(f"unknown training options: {', '.join(unknown)}")
-        values = dict(values)
+        options = dict(values)
         for key in ("lr_steps", "val_sequences"):
-            if key in values:
-                values[key] = tuple(values[key])
-        return cls(**values)
+            if key in options:
+                options[key] = tuple(options[key])
+        return cls(**options)

@@ -94,6 +94,22 @@ def _centre(mask: Tensor) -> tuple[float, float] | None:
     return (2 * float(ys.float().mean()) + 1) / h - 1, (2 * float(xs.float().mean()) + 1) / w - 1
 
 
+@dataclass(frozen=True)
+class _CopyPath:
+    """How a pasted copy looks and moves: drawn once per copy by :func:`_draw_copy_path`."""
+
+    scale: float
+    alpha: float
+    start: int  # first frame it is in
+    front: bool  # in front of the objects (else behind them)
+    mirror: float  # -1 mirrored in x, else 1
+    begin: np.ndarray  # centre (y, x) in [-1, 1] at frame ``start``
+    end: np.ndarray  # centre at the last frame
+    recolour: bool
+    permutation: Tensor  # of the colour channels, when recoloured
+    gain: Tensor  # 3×1×1 per-channel gain, when recoloured
+
+
 def _paste_copy(
     images: Tensor,
     labels: Tensor,
@@ -109,7 +125,32 @@ def _paste_copy(
     object. A distractor passes in front of the target or behind it, and comes in at frame 0
     or later; with probability ``crossing`` its path ends on the target.
     """
-    frames, _, size, _ = images.shape
+    frames = images.shape[0]
+    path = _draw_copy_path(labels, source, rng, new_id=new_id, crossing=crossing)
+    for t in range(path.start, frames):
+        centre = _centre(labels[t] == source)
+        if centre is None:
+            continue
+        a = (t - path.start) / max(1, frames - 1 - path.start)
+        dy, dx = (1 - a) * path.begin + a * path.end
+        rgb, cut = _warp_copy(images[t], labels[t] == source, centre, (float(dy), float(dx)), path)
+        if path.recolour:
+            rgb = (rgb[path.permutation] * path.gain).clamp(0, 1)
+        if not path.front:
+            cut &= labels[t] == 0
+        alpha = path.alpha
+        images[t] = torch.where(cut, (1 - alpha) * images[t] + alpha * rgb, images[t])
+        if new_id:
+            labels[t][cut] = new_id
+        elif alpha >= 0.5:
+            labels[t][cut] = 0
+
+
+def _draw_copy_path(
+    labels: Tensor, source: int, rng: np.random.Generator, *, new_id: int, crossing: float
+) -> _CopyPath:
+    """Draw the size, transparency, timing, path and colours of a copy of ``source``."""
+    frames, size, _ = labels.shape
     area = float((labels[0] == source).sum()) / size**2
     if new_id:  # tiny: 0.15–1 % of the frame
         scale = math.sqrt(rng.uniform(0.0015, 0.01) / max(area, 1e-6))
@@ -129,33 +170,31 @@ def _paste_copy(
     recolour = rng.random() < 0.3
     permutation = torch.from_numpy(rng.permutation(3))
     gain = torch.from_numpy(rng.uniform(0.7, 1.3, 3)).float().view(3, 1, 1)
-    for t in range(start, frames):
-        centre = _centre(labels[t] == source)
-        if centre is None:
-            continue
-        a = (t - start) / max(1, frames - 1 - start)
-        dy, dx = (1 - a) * begin + a * end
-        # output (x, y) → source: source centre + (out − new centre) / scale, mirrored in x
-        theta = torch.tensor(
-            [
-                [mirror / scale, 0.0, centre[1] - mirror * dx / scale],
-                [0.0, 1.0 / scale, centre[0] - dy / scale],
-            ],
-            dtype=images.dtype,
-        )
-        grid = F.affine_grid(theta[None], [1, 1, size, size], align_corners=False)
-        stack = torch.cat([images[t], (labels[t] == source).float()[None]])[None]
-        warped = F.grid_sample(stack, grid, align_corners=False, padding_mode="zeros")[0]
-        rgb, cut = warped[:3], warped[3] > 0.5
-        if recolour:
-            rgb = (rgb[permutation] * gain).clamp(0, 1)
-        if not front:
-            cut &= labels[t] == 0
-        images[t] = torch.where(cut, (1 - alpha) * images[t] + alpha * rgb, images[t])
-        if new_id:
-            labels[t][cut] = new_id
-        elif alpha >= 0.5:
-            labels[t][cut] = 0
+    return _CopyPath(scale, alpha, start, front, mirror, begin, end, recolour, permutation, gain)
+
+
+def _warp_copy(
+    image: Tensor,
+    mask: Tensor,
+    centre: tuple[float, float],
+    shift: tuple[float, float],
+    path: _CopyPath,
+) -> tuple[Tensor, Tensor]:
+    """The copy's 3×S×S colours and S×S ``bool`` mask, centred at ``shift`` (y, x) in [-1, 1]."""
+    size = image.shape[-1]
+    scale, mirror, (dy, dx) = path.scale, path.mirror, shift
+    # output (x, y) → source: source centre + (out − new centre) / scale, mirrored in x
+    theta = torch.tensor(
+        [
+            [mirror / scale, 0.0, centre[1] - mirror * dx / scale],
+            [0.0, 1.0 / scale, centre[0] - dy / scale],
+        ],
+        dtype=image.dtype,
+    )
+    grid = F.affine_grid(theta[None], [1, 1, size, size], align_corners=False)
+    stack = torch.cat([image, mask.float()[None]])[None]
+    warped = F.grid_sample(stack, grid, align_corners=False, padding_mode="zeros")[0]
+    return warped[:3], warped[3] > 0.5
 
 
 def _noise(rng: np.random.Generator, size: int, cells: int, frames: int) -> Tensor:

@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.std import tqdm
 
 from xmem.inference.image import IMAGENET_MEAN, IMAGENET_STD
@@ -35,6 +35,7 @@ from xmem.runtime import distributed
 from xmem.runtime.distributed import Worker
 from xmem.train.clips import build_dataset
 from xmem.train.config import StageConfig
+from xmem.train.data import ClipDataset
 from xmem.train.forward import ClipOutput, clip_forward
 from xmem.train.loss import bootstrap_fraction, step_loss
 
@@ -169,10 +170,10 @@ class Trainer:
 
     # -- the loop ----------------------------------------------------------------------
 
-    def _loader(self, dataset: Dataset, epoch: int, skip: int) -> DataLoader:
+    def _loader(self, dataset: ClipDataset, epoch: int, skip: int) -> DataLoader[dict[str, Tensor]]:
         """Batches of this rank for ``epoch``, without the first ``skip`` batches."""
-        sampler: DistributedSampler = DistributedSampler(
-            dataset,  # type: ignore[arg-type]
+        sampler: DistributedSampler[int] = DistributedSampler(
+            dataset,
             num_replicas=self.worker.world_size,
             rank=self.worker.rank,
             shuffle=True,
@@ -197,7 +198,7 @@ class Trainer:
         c = self.config
         world = self.worker.world_size
         dataset = build_dataset(c, samples=EPOCH_ITERATIONS * c.batch_size * world)
-        batches_per_epoch = len(dataset) // (c.batch_size * world)  # type: ignore[arg-type]
+        batches_per_epoch = len(dataset) // (c.batch_size * world)
         if batches_per_epoch == 0:
             raise ValueError("the dataset is smaller than one batch")
         self._open_writer()
@@ -242,7 +243,8 @@ class Trainer:
         )
         losses = step_loss(out, masks, valid, fraction)
         self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(losses["loss"]).backward()
+        # torch.autograd.backward: what Tensor.backward calls, but annotated
+        torch.autograd.backward(self.scaler.scale(losses["loss"]))
         self.scaler.unscale_(self.optimizer)
         if c.grad_clip > 0:
             nn.utils.clip_grad_norm_(self.network.parameters(), c.grad_clip)
