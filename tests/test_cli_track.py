@@ -20,6 +20,8 @@ from tests.nets import tiny_network
 from tests.scene import H, N, W, encode_video, frame, ids
 from xmem.cli.main import main
 from xmem.inference.quality import COLUMNS
+from xmem.io.frames import open_frames
+from xmem.io.overlay import render_overlay
 
 # an input palette that is not the default DAVIS one, to check that outputs keep it
 PALETTE = [0, 0, 0, 10, 200, 30, 250, 20, 160, 40, 40, 240] + [0] * (768 - 12)
@@ -99,6 +101,11 @@ def read_ids(path: Path) -> np.ndarray:
         return np.asarray(img)
 
 
+def decoded(path: Path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
+
+
 def count_video_frames(path: Path) -> int:
     with av.open(str(path)) as container:
         return sum(1 for _ in container.decode(video=0))
@@ -152,6 +159,13 @@ def test_video_with_first_frame_mask_and_overlay(
     assert all((m == 1).any() for m in masks)
     assert count_video_frames(overlay) == N
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out", "overlay.mp4"]  # no leftovers
+    # encoded while tracking from the tracker's own frames: the same video as one rendered
+    # afterwards from the written masks
+    rendered = tmp_path / "rendered.mp4"
+    with open_frames(inputs.video) as source:
+        render_overlay(source, [out / f"{n}.png" for n in video_names()], rendered)
+    assert decoded(overlay).shape == (N, H, W, 3)
+    np.testing.assert_array_equal(decoded(overlay), decoded(rendered))
 
 
 def test_every_option_together(

@@ -26,7 +26,7 @@ from xmem.cli.main import build_parser
 from xmem.errors import XMemError
 from xmem.inference.speed import SpeedOptions, prepare_network, tf32
 from xmem.inference.tracker import Tracker
-from xmem.io.prefetch import prefetch
+from xmem.io.prefetch import Prefetch
 from xmem.io.writer import BackgroundWriter
 from xmem.model.network import XMem, object_chunks
 
@@ -191,7 +191,7 @@ def test_prefetch_reraises_and_joins() -> None:
         raise OSError("disk gone")
 
     with pytest.raises(OSError, match="disk gone"):
-        list(prefetch(produce(), 2))
+        list(Prefetch(produce(), 2))
 
     pulled: list[int] = []
     busy = threading.Event()
@@ -203,10 +203,10 @@ def test_prefetch_reraises_and_joins() -> None:
             time.sleep(0.02)
             yield i
 
-    it = prefetch(slow(), 3, join=True)
-    assert next(it) == 0
+    feed = Prefetch(slow(), 3, join=True)
+    assert next(iter(feed)) == 0
     busy.wait()
-    it.close()  # returns once the producer has stopped
+    feed.close()  # returns once the producer has stopped
     count = len(pulled)
     time.sleep(0.1)
     assert len(pulled) == count <= 1 + 3 + 2

@@ -135,6 +135,29 @@ def test_frame_source_is_read_lazily(tiny_net: XMem) -> None:
     results.close()
 
 
+@pytest.mark.parametrize("overlap", [False, True], ids=["in-line", "decoding-thread"])
+def test_a_frame_range_with_its_frames(
+    tiny_net: XMem, forward: list[FrameResult], overlap: bool
+) -> None:
+    """``indices`` tracks part of a source (only those frames are decoded), and
+    ``return_frames`` hands back each frame as read: no caller decodes the video twice."""
+    source = CountingSource(FRAMES)
+    options = TrackOptions(size=-1, speed=SpeedOptions(overlap_io=overlap))
+    tracker = Tracker(tiny_net, options)
+    results = list(tracker.track(source, {0: ids(0)}, indices=range(0, 4), return_frames=True))
+    assert [r.index for r in results] == [0, 1, 2, 3] and source.decoded == 4
+    for r in results:
+        assert r.frame is not None and np.array_equal(r.frame, FRAMES[r.index])
+        np.testing.assert_array_equal(r.mask, forward[r.index].mask)
+    back = list(tracker.track(source, {3: ids(3)}, indices=range(1, 4), reverse=True))
+    assert [r.index for r in back] == [3, 2, 1] and back[0].frame is None
+
+
+def test_a_frame_range_needs_a_source(tiny_net: XMem) -> None:
+    with pytest.raises(ValueError, match="indices=... needs a video path or a FrameSource"):
+        list(Tracker(tiny_net, ORIGINAL).track(FRAMES, {0: ids(0)}, indices=[0, 1]))
+
+
 # -- frame inputs ------------------------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from xmem.inference.tracker import FrameResult, Tracker
 from xmem.io.frames import open_frames
 from xmem.io.masks import Mask, find_annotations, read_mask, write_mask
 from xmem.io.output import StagedDirectory, atomic_output_file
-from xmem.io.overlay import check_overlay_path, render_overlay
+from xmem.io.overlay import OverlayWriter, check_overlay_path, render_overlay
 from xmem.io.source import FrameSource
 from xmem.io.writer import BackgroundWriter
 
@@ -122,13 +122,26 @@ def _results(
     args: argparse.Namespace,
     on_adapt: Callable[[int, int], None],
 ) -> Iterator[FrameResult]:
-    """The tracker's results, or with ``--fill`` the filled video's."""
+    """The tracker's results, or with ``--fill`` the filled video's; forward results carry
+    their frames for a streamed overlay (:func:`_streams_overlay`)."""
     return_prob = args.report is not None
     if args.fill:
         return fill_track(tracker, source, annotations, return_prob, on_adapt)
     return tracker.track(
-        source, annotations, reverse=args.reverse, return_prob=return_prob, on_adapt=on_adapt
+        source,
+        annotations,
+        reverse=args.reverse,
+        return_prob=return_prob,
+        return_frames=_streams_overlay(args),
+        on_adapt=on_adapt,
     )
+
+
+def _streams_overlay(args: argparse.Namespace) -> bool:
+    """Whether the overlay is encoded while tracking, from the frames the tracker decoded:
+    when results come in display order (forward, no ``--fill``); otherwise it is rendered
+    from the written masks afterwards."""
+    return args.overlay is not None and not args.reverse and not args.fill
 
 
 def _check_fill(args: argparse.Namespace, annotations: dict[int, np.ndarray]) -> None:
@@ -151,67 +164,85 @@ def run(args: argparse.Namespace) -> int:
     with open_frames(args.input) as source:
         annotations, palette = load_annotations(source, args.masks, args.reverse)
         _check_fill(args, annotations)
-        # Both outputs are staged (checked writable before any work) and appear only when
+        # Every output is staged (checked writable before any work) and appears only when
         # everything succeeded: a failure while writing the overlay leaves no masks either.
         with contextlib.ExitStack() as outputs:
-            overlay = (
-                outputs.enter_context(atomic_output_file(args.overlay))
-                if args.overlay is not None
-                else None
-            )
+            overlay = _staged_file(outputs, args.overlay)
             staged = outputs.enter_context(StagedDirectory(args.out))
-            report = (
-                outputs.enter_context(atomic_output_file(args.report))
-                if args.report is not None
-                else None
-            )
+            report = _staged_file(outputs, args.report)
             tracker = load_tracker(args, device, options)
-            adapting = tqdm(
-                total=tracker.adapt_steps,
-                unit="step",
-                desc="adapting",
-                disable=tracker.adapt_steps == 0 or None,  # None: off when not a terminal
-                leave=False,
-                dynamic_ncols=True,
+            streamed = None
+            if overlay is not None and _streams_overlay(args):
+                fps = source.fps or 24.0
+                streamed = OverlayWriter(
+                    overlay, source.width, source.height, fps, palette, name=args.overlay
+                )
+                outputs.enter_context(streamed)  # closed (trailer written) before the commit
+            rows, seconds = _track_into(
+                tracker, source, annotations, args, staged, palette, streamed
             )
-            results = _results(
-                tracker, source, annotations, args, lambda step, steps: adapting.update(1)
-            )
-            start = time.perf_counter()
-            bar = tqdm(
-                results, total=len(source), unit="frame", desc="tracking", dynamic_ncols=True
-            )
-            monitor, rows = QualityMonitor(), []
-            # PNGs are encoded by writer threads while the next frames are tracked
-            with BackgroundWriter(enabled=options.speed.overlap_io) as writer:
-                for result in bar:
-                    path = staged.path / f"{source.names[result.index]}.png"
-                    writer.submit(write_mask, path, result.mask, palette)
-                    if report is not None:
-                        rows.extend(monitor.update(result))
-            adapting.close()
             if report is not None:
                 _write_report(report, rows, source.names)
-            adapted = tracker.last_adapt.seconds if tracker.last_adapt is not None else 0.0
-            elapsed = time.perf_counter() - start - adapted
-            if overlay is not None:
+            if overlay is not None and streamed is None:
                 masks = [staged.path / f"{name}.png" for name in source.names]
                 render_overlay(
                     source, masks, overlay, fps=source.fps, palette=palette, progress=True
                 )
+        adapted = tracker.last_adapt.seconds if tracker.last_adapt is not None else 0.0
         logger.info(
             "wrote %d masks to %s (%.2f frames/s on %s%s)",
             len(source),
             args.out,
-            len(source) / max(elapsed, 1e-9),
+            len(source) / max(seconds, 1e-9),
             device,
             f", after {adapted:.1f} s of adaptation" if adapted else "",
         )
-        if args.overlay is not None:
-            logger.info("wrote overlay video %s", args.overlay)
-        if args.report is not None:
-            logger.info("wrote drift report %s", args.report)
+        for path, what in ((args.overlay, "overlay video"), (args.report, "drift report")):
+            if path is not None:
+                logger.info("wrote %s %s", what, path)
     return 0
+
+
+def _staged_file(outputs: contextlib.ExitStack, path: Path | None) -> Path | None:
+    """A staged (all-or-nothing) file for the output ``path``, if one is asked for."""
+    return outputs.enter_context(atomic_output_file(path)) if path is not None else None
+
+
+def _track_into(
+    tracker: Tracker,
+    source: FrameSource,
+    annotations: dict[int, np.ndarray],
+    args: argparse.Namespace,
+    staged: StagedDirectory,
+    palette: list[int] | None,
+    overlay: OverlayWriter | None,
+) -> tuple[list[ObjectQuality], float]:
+    """Track, writing each mask (and the overlay's frame, when streamed) as it comes; returns
+    the drift rows (with ``--report``) and the seconds spent tracking, adaptation excluded."""
+    adapting = tqdm(
+        total=tracker.adapt_steps,
+        unit="step",
+        desc="adapting",
+        disable=tracker.adapt_steps == 0 or None,  # None: off when not a terminal
+        leave=False,
+        dynamic_ncols=True,
+    )
+    results = _results(tracker, source, annotations, args, lambda done, steps: adapting.update(1))
+    start = time.perf_counter()
+    bar = tqdm(results, total=len(source), unit="frame", desc="tracking", dynamic_ncols=True)
+    monitor, rows = QualityMonitor(), []
+    # PNGs are encoded by writer threads while the next frames are tracked
+    with BackgroundWriter(enabled=tracker.options.speed.overlap_io) as writer:
+        for result in bar:
+            path = staged.path / f"{source.names[result.index]}.png"
+            writer.submit(write_mask, path, result.mask, palette)
+            if overlay is not None and result.frame is not None:
+                overlay.add(result.index, result.frame, result.mask)
+            if args.report is not None:
+                rows.extend(monitor.update(result))
+    adapting.close()
+    adapted = tracker.last_adapt.seconds if tracker.last_adapt is not None else 0.0
+    return rows, time.perf_counter() - start - adapted
 
 
 def _write_report(path: Path, rows: list[ObjectQuality], names: list[str]) -> None:

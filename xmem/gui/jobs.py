@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
@@ -181,36 +181,11 @@ def passes(
     return [p for p in out if len(p) > 1]
 
 
-class RecentFrames:
-    """Frames passed on as they are read, the last ``keep`` of them kept by index: the tracker
-    decodes a few frames ahead of its results (on another thread), so a result's frame is
-    still here when the result comes."""
-
-    def __init__(self, frames: Iterable[tuple[int, np.ndarray]], keep: int = 16) -> None:
-        self._frames = frames
-        self._keep = keep
-        self._recent: dict[int, np.ndarray] = {}
-        self._lock = threading.Lock()
-
-    def __iter__(self) -> Iterator[tuple[int, np.ndarray]]:
-        for index, rgb in self._frames:
-            with self._lock:
-                self._recent[index] = rgb
-                while len(self._recent) > self._keep:
-                    del self._recent[next(iter(self._recent))]
-            yield index, rgb
-
-    def get(self, index: int) -> np.ndarray | None:
-        with self._lock:
-            return self._recent.get(index)
-
-
 def _keep_results(
     job: Job,
     results: Iterator[FrameResult],
     tracker: Tracker,
     project: Project,
-    frames: RecentFrames | None,
     skip: Collection[int],
 ) -> int:
     """Save each result (mask, probabilities and drift figures) but those of frames ``skip``
@@ -229,9 +204,8 @@ def _keep_results(
                     writer.submit(project.save_tracked, result.index, result.mask, palette, soft)
                     rows.extend(figures)
                 seen += 1
-                rgb = frames.get(result.index) if frames is not None else None
-                if rgb is not None:
-                    job.show(result.index, rgb, result.mask)
+                if result.frame is not None:
+                    job.show(result.index, result.frame, result.mask)
                 if tracker.current is not None:
                     job.memory(tracker.current.memory_frames())
                 job.progress(result.index)
@@ -272,16 +246,17 @@ def track_frames(
                 ids = project.annotation(index)
                 if ids is not None and ids.any():
                     annotations[index] = ids
-        frames = RecentFrames(source.read(indices))
         results = tracker.track(
-            frames,
+            source,
             annotations,
+            indices=indices,
             return_prob=True,
+            return_frames=True,
             on_adapt=_adapting(job, indices[0]),
             pinned=set(project.pinned),
         )
         skip = {indices[0], *human}
-        computed += _keep_results(job, results, tracker, project, frames, skip)
+        computed += _keep_results(job, results, tracker, project, skip)
         if job.stopping:
             return f"stopped: {computed} frames tracked, kept"
     return f"tracked {computed} frames"
@@ -309,9 +284,10 @@ def fill_frames(
         raise XMemError(f"frames {a} and {b} must both have a drawn mask to fill between them")
     job.note(f"filling frames {a + 1}–{b - 1}: tracking backward from {b}, then forward from {a}")
     filled = (
-        f.result for f in fill_gap(tracker, source, a, b, first, last, True, _adapting(job, a))
+        f.result
+        for f in fill_gap(tracker, source, a, b, first, last, True, _adapting(job, a), True)
     )
-    seen = _keep_results(job, filled, tracker, project, None, {a, b})
+    seen = _keep_results(job, filled, tracker, project, {a, b})
     if job.stopping:
         return f"stopped: {max(0, seen - 1)} frames filled, kept"
     return f"filled the {b - a - 1} frames between keyframes {a} and {b}"

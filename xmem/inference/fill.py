@@ -80,16 +80,19 @@ def fill_gap(
     last_ids: np.ndarray,
     return_prob: bool = False,
     on_adapt: Progress | None = None,
+    return_frames: bool = False,
 ) -> Iterator[FilledFrame]:
-    """Frames ``first`` … ``last`` (both keyframes, H×W object ids), in display order."""
+    """Frames ``first`` … ``last`` (both keyframes, H×W object ids), in display order; with
+    ``return_frames`` the filled frames carry their pixels (``FrameResult.frame``)."""
     if not 0 <= first < last < len(source):
         raise XMemError(f"a gap needs two keyframes in order, got frames {first} and {last}")
     found = {int(i) for ids in (first_ids, last_ids) for i in np.unique(ids)}
     objects = tuple(sorted(found - {0}))
     with tempfile.TemporaryDirectory(prefix="xmem-fill-") as spill:
         backward = tracker.track(
-            source.read(range(last, first - 1, -1)),
+            source,
             {last: last_ids},
+            indices=range(last, first - 1, -1),
             return_prob=True,
             on_adapt=on_adapt,
         )
@@ -100,9 +103,11 @@ def fill_gap(
                 np.savez(Path(spill, f"{r.index}.npz"), prob=quantised, ids=r.mask)
         yield FilledFrame(_exact(first, first_ids, return_prob))
         forward = tracker.track(
-            source.read(range(first, last + 1)),
+            source,
             {first: first_ids},
+            indices=range(first, last + 1),
             return_prob=True,
+            return_frames=return_frames,
             on_adapt=on_adapt,
         )
         for r in forward:
@@ -118,7 +123,11 @@ def fill_gap(
             ids = lookup[choice].astype(r.mask.dtype)
             prob = torch.from_numpy(merged) if return_prob else None
             yield FilledFrame(
-                FrameResult(r.index, ids, objects, prob), r.mask, back_ids, forward_prob, back_prob
+                FrameResult(r.index, ids, objects, prob, r.frame),
+                r.mask,
+                back_ids,
+                forward_prob,
+                back_prob,
             )
     yield FilledFrame(_exact(last, last_ids, return_prob))
 
@@ -141,8 +150,9 @@ def fill_track(
     first, last = order[0], order[-1]
     if first > 0:
         before = tracker.track(
-            source.read(range(first, -1, -1)),
+            source,
             {first: keyframes[first]},
+            indices=range(first, -1, -1),
             return_prob=return_prob,
             on_adapt=on_adapt,
         )
@@ -153,8 +163,9 @@ def fill_track(
         yield from (f.result for f in gap if f.result.index != a)
     if last < n - 1:
         after = tracker.track(
-            source.read(range(last, n)),
+            source,
             {last: keyframes[last]},
+            indices=range(last, n),
             return_prob=return_prob,
             on_adapt=on_adapt,
         )

@@ -3,8 +3,9 @@
 A :class:`Tracker` holds a network prepared once with its :class:`TrackOptions` and tracks
 any number of videos; :func:`track` is the shortcut for one video.
 
-Frames are processed at a reduced size (shorter side 480 by default, as the official
-evaluation): images resized bilinearly, given masks with nearest neighbour; probabilities are
+Frames are processed at a reduced size (the shorter side the options give, else the
+network's own: 480 for the official weights, as the official evaluation, 240 for
+xmem-lite0): images resized bilinearly, given masks with nearest neighbour; probabilities are
 upsampled bilinearly to the frame's size before the argmax. Nothing is collected for the whole
 video: memory use does not grow with its length.
 """
@@ -45,7 +46,7 @@ from xmem.inference.options import TrackOptions
 from xmem.inference.speed import prepare_network
 from xmem.inference.timing import StageTimer, stage
 from xmem.io.frames import open_frames
-from xmem.io.prefetch import prefetch
+from xmem.io.prefetch import Prefetch
 from xmem.io.source import FrameSource
 from xmem.model.network import XMem
 
@@ -65,12 +66,15 @@ class FrameResult:
     object_ids: ids of the objects tracked at this frame.
     prob: (1+N)×H×W float32 probabilities (background first, then ``object_ids``), only
         with ``return_prob=True``.
+    frame: the RGB uint8 H×W×3 frame as the tracker read it, only with
+        ``return_frames=True`` (an overlay or a viewer need not decode the video again).
     """
 
     index: int
     mask: np.ndarray
     object_ids: tuple[int, ...]
     prob: Tensor | None = None
+    frame: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,11 @@ Annotation = np.ndarray | ObjectMasks
 T = TypeVar("T")
 _DONE = object()
 DECODE_AHEAD = 4  # frames decoded ahead by the decoding thread (``overlap_io``)
+# The most frames Tracker.track takes from its input before it yields the next result: that
+# frame, the one after it (to know which frame is the last) and, on CUDA with ``overlap_io``,
+# one more (each result is read back while the next frame is computed). A caller feeding
+# frames as they arrive (the Supervisely app) waits for this many before taking the device.
+READ_AHEAD = 3
 
 
 def _annotation_tensor(
@@ -131,12 +140,14 @@ def _annotation_hw(annotation: Annotation) -> tuple[int, int]:
 
 
 def _frame_pairs(
-    frames: Frames, reverse: bool
+    frames: Frames, reverse: bool, indices: Sequence[int] | None
 ) -> tuple[Iterable[tuple[int, np.ndarray]], FrameSource | None]:
+    if indices is not None and not isinstance(frames, str | Path | FrameSource):
+        raise ValueError("indices=... needs a video path or a FrameSource")
     if isinstance(frames, str | Path):
         frames = open_frames(frames)
     if isinstance(frames, FrameSource):
-        order = range(len(frames))
+        order = list(indices) if indices is not None else range(len(frames))
         return frames.read(order[::-1] if reverse else order), frames
     if isinstance(frames, np.ndarray):
         if frames.ndim != 4:
@@ -160,10 +171,15 @@ class _Frame:
     hw: tuple[int, int]  # the frame's own size
     pixels: Tensor
     last: bool
+    rgb: np.ndarray | None  # the frame as read, when results carry it
 
 
 def _prepared(
-    pairs: Iterable[tuple[int, np.ndarray]], size: int, pin: bool, timer: StageTimer | None
+    pairs: Iterable[tuple[int, np.ndarray]],
+    size: int,
+    pin: bool,
+    keep: bool,
+    timer: StageTimer | None,
 ) -> Iterator[_Frame]:
     """Check, resize (charged to "preprocess") and stage each frame, one frame ahead (to know
     which is the last). A staged frame never shares memory with the caller's array: a reader
@@ -185,7 +201,7 @@ def _prepared(
                 pixels = pixels.clone()
         if held is not None:
             yield held
-        held = _Frame(index, (h, w), pixels, last=False)
+        held = _Frame(index, (h, w), pixels, last=False, rgb=rgb if keep else None)
     if held is not None:
         yield dataclasses.replace(held, last=True)
 
@@ -206,9 +222,14 @@ class _Readback:
     memory, so the next frame can be computed before this one is read."""
 
     def __init__(
-        self, index: int, ids: Tensor, object_ids: tuple[int, ...], prob: Tensor | None, pin: bool
+        self,
+        frame: _Frame,
+        ids: Tensor,
+        object_ids: tuple[int, ...],
+        prob: Tensor | None,
+        pin: bool,
     ) -> None:
-        self.index, self.object_ids = index, object_ids
+        self.index, self.rgb, self.object_ids = frame.index, frame.rgb, object_ids
         self.event: torch.cuda.Event | None = None
         if ids.is_cuda and pin:
             self.ids = torch.empty(ids.shape, dtype=ids.dtype, pin_memory=True)
@@ -222,7 +243,7 @@ class _Readback:
     def result(self) -> FrameResult:
         if self.event is not None:
             self.event.synchronize()
-        return FrameResult(self.index, self.ids.numpy(), self.object_ids, self.prob)
+        return FrameResult(self.index, self.ids.numpy(), self.object_ids, self.prob, self.rgb)
 
 
 def resolve_adapt_steps(network: XMem, steps: int | None) -> int:
@@ -298,8 +319,10 @@ class Tracker:
         frames: Frames,
         annotations: Mapping[int, Annotation],
         *,
+        indices: Sequence[int] | None = None,
         reverse: bool = False,
         return_prob: bool = False,
+        return_frames: bool = False,
         timer: StageTimer | None = None,
         on_adapt: Callable[[int, int], None] | None = None,
         pinned: Collection[int] = (),
@@ -314,8 +337,11 @@ class Tracker:
                 resolution, or :class:`ObjectMasks` for objects that overlap. The first
                 annotated frame starts tracking; a later one adds new objects or corrects the
                 objects it contains (the others keep their prediction).
+            indices: with a path or a :class:`FrameSource`, the frames to track in order
+                (e.g. ``range(40, 100)``); default every frame.
             reverse: process from the last frame to the first (backward propagation).
             return_prob: also return the probabilities of every frame.
+            return_frames: also return each frame as read (``FrameResult.frame``).
             timer: optional :class:`~xmem.inference.timing.StageTimer` charged with the time
                 of each stage (reading frames, or waiting for the decoding thread, is "io").
             on_adapt: with ``adapt_steps`` > 0, called with (steps done, steps) while the
@@ -326,71 +352,105 @@ class Tracker:
 
         Masks and probabilities are returned at the frame's resolution. Frames before the
         first annotation (in processing order) yield empty masks. With the ``overlap_io``
-        fast path frames are decoded and resized by a background thread, and on CUDA each
-        frame is read back while the next one is computed.
+        fast path frames are decoded and resized by a background thread (:class:`Prefetch`),
+        and on CUDA each frame is read back while the next one is computed.
         """
+        pairs, source = _frame_pairs(frames, reverse, indices)
         speed = self.options.speed
-        core = self.current = self.engine(timer)
-        pairs, source = _frame_pairs(frames, reverse)
-        device = core.device
-        pin = speed.pin_memory and device.type == "cuda"
-        overlap = speed.overlap_io
-        prepared: Iterable[_Frame] = _prepared(pairs, self.size, pin, None if overlap else timer)
-        decoding = (
-            prefetch(prepared, DECODE_AHEAD, join=True, name="xmem-decode") if overlap else None
+        pin = speed.pin_memory and self.device.type == "cuda"
+        prepared: Iterable[_Frame] = _prepared(
+            pairs, self.size, pin, return_frames, None if speed.overlap_io else timer
         )
-        if decoding is not None:
-            prepared = decoding
-        if timer is not None:
-            prepared = _timed(prepared, timer)
-        pending = set(annotations)
-        lag = overlap and device.type == "cuda"
-        waiting: _Readback | None = None  # with lag: the previous frame, read after this one starts
-        adapt = self.adapt_steps > 0  # on the first annotated frame, before its step
+        decoding = None
+        if speed.overlap_io:
+            prepared = decoding = Prefetch(prepared, DECODE_AHEAD, join=True, name="xmem-decode")
         try:
-            for frame in prepared:
-                pending.discard(frame.index)
-                h, w = frame.hw
-                hw = (frame.pixels.shape[0], frame.pixels.shape[1])
-                annotation = annotations.get(frame.index)
-                mask, objects = None, None
-                if annotation is not None:
-                    ah, aw = _annotation_hw(annotation)
-                    if (ah, aw) != (h, w):
-                        raise ValueError(
-                            f"annotation of frame {frame.index} is {aw}×{ah} "
-                            f"but the frame is {w}×{h}"
-                        )
-                    with stage(timer, "preprocess"):
-                        mask, objects = _annotation_tensor(annotation, hw, device)
-                    if adapt:
-                        core = self.adapted_engine(frame.pixels, mask, objects, timer, on_adapt)
-                        self.current = core
-                        adapt = False
-                with stage(timer, "preprocess"):
-                    image = normalise(frame.pixels.to(device, non_blocking=pin))
-                prob = core.step(image, mask, objects, end=frame.last, pin=frame.index in pinned)
-                with stage(timer, "postprocess"):
-                    prob = upsample_prob(prob, (h, w))
-                    ids = tuple(core.object_ids) if prob.shape[0] > 1 else ()
-                    readback = _Readback(
-                        frame.index, core.prob_to_ids(prob), ids, prob if return_prob else None, pin
-                    )
-                    done, waiting = (waiting, readback) if lag else (readback, None)
-                    result = done.result() if done is not None else None
-                if result is not None:
-                    yield result
-            if waiting is not None:
-                yield waiting.result()
-            if pending:
-                logger.warning(
-                    "annotations for frames %s were not used: no such frame", sorted(pending)
-                )
+            yield from self._results(
+                _timed(prepared, timer) if timer is not None else prepared,
+                annotations,
+                _Run(pin, return_prob, timer, on_adapt, frozenset(pinned)),
+            )
         finally:
             if decoding is not None:
                 decoding.close()  # stops and joins the decoding thread before the source closes
             if source is not None and isinstance(frames, str | Path):
                 source.close()
+
+    def _results(
+        self, prepared: Iterable[_Frame], annotations: Mapping[int, Annotation], run: _Run
+    ) -> Iterator[FrameResult]:
+        """The engine's loop over prepared frames (see :meth:`track`)."""
+        core = self.current = self.engine(run.timer)
+        pending = set(annotations)
+        lag = self.options.speed.overlap_io and core.device.type == "cuda"
+        waiting: _Readback | None = None  # with lag: the previous frame, read after this one starts
+        adapt = self.adapt_steps > 0  # on the first annotated frame, before its step
+        for frame in prepared:
+            pending.discard(frame.index)
+            mask, objects = _given(frame, annotations.get(frame.index), core.device, run.timer)
+            if mask is not None and objects is not None and adapt:
+                core = self.current = self.adapted_engine(
+                    frame.pixels, mask, objects, run.timer, run.on_adapt
+                )
+                adapt = False
+            readback = _step(core, frame, mask, objects, run)
+            done, waiting = (waiting, readback) if lag else (readback, None)
+            if done is not None:
+                with stage(run.timer, "postprocess"):
+                    result = done.result()
+                yield result
+        if waiting is not None:
+            yield waiting.result()
+        if pending:
+            logger.warning(
+                "annotations for frames %s were not used: no such frame", sorted(pending)
+            )
+
+
+@dataclass(frozen=True)
+class _Run:
+    """How one :meth:`Tracker.track` call runs, beyond the tracker's options."""
+
+    pin: bool
+    return_prob: bool
+    timer: StageTimer | None
+    on_adapt: Callable[[int, int], None] | None
+    pinned: frozenset[int]
+
+
+def _given(
+    frame: _Frame, annotation: Annotation | None, device: torch.device, timer: StageTimer | None
+) -> tuple[Tensor | None, list[int] | None]:
+    """The annotation of ``frame`` at processing size with its ids, or (None, None)."""
+    if annotation is None:
+        return None, None
+    h, w = frame.hw
+    ah, aw = _annotation_hw(annotation)
+    if (ah, aw) != (h, w):
+        raise ValueError(f"annotation of frame {frame.index} is {aw}×{ah} but the frame is {w}×{h}")
+    with stage(timer, "preprocess"):
+        return _annotation_tensor(
+            annotation, (frame.pixels.shape[0], frame.pixels.shape[1]), device
+        )
+
+
+def _step(
+    core: InferenceCore,
+    frame: _Frame,
+    mask: Tensor | None,
+    objects: list[int] | None,
+    run: _Run,
+) -> _Readback:
+    """One frame through the engine, its result on its way to the host."""
+    with stage(run.timer, "preprocess"):
+        image = normalise(frame.pixels.to(core.device, non_blocking=run.pin))
+    prob = core.step(image, mask, objects, end=frame.last, pin=frame.index in run.pinned)
+    with stage(run.timer, "postprocess"):
+        prob = upsample_prob(prob, frame.hw)
+        ids = tuple(core.object_ids) if prob.shape[0] > 1 else ()
+        return _Readback(
+            frame, core.prob_to_ids(prob), ids, prob if run.return_prob else None, run.pin
+        )
 
 
 _LEGACY = ("config", "size", "precision", "speed")

@@ -125,6 +125,114 @@ def _mask_ids(
     return ids.astype(np.uint8, copy=False), colours
 
 
+class OverlayWriter:
+    """An overlay video encoded frame by frame, as frames and their masks come in display
+    order (e.g. the frames :class:`~xmem.inference.tracker.Tracker` returns with its results).
+
+    Args:
+        path: the video file to write (.mp4, .mov, .mkv or .avi), written in place: wrap it in
+            :func:`~xmem.io.output.atomic_output_file` for an all-or-nothing file.
+        width, height: the frames' size (odd sizes are padded by one edge pixel, as yuv420p
+            needs even dimensions).
+        fps: frame rate.
+        palette: object colours (768 ints); None: DAVIS colours.
+        alpha: weight of the object colour inside objects.
+        name: the file named in errors (default ``path``; e.g. the final name of a staged
+            file).
+
+    Use it as a context manager: leaving the block normally writes the trailer; an error
+    closes the file as it is.
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        width: int,
+        height: int,
+        fps: float,
+        palette: Sequence[int] | None = None,
+        alpha: float = 0.5,
+        name: str | Path | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.name = str(name if name is not None else path)
+        self.rate = Fraction(fps).limit_denominator(1001)
+        if self.rate <= 0:
+            raise XMemError(f"overlay '{self.name}': frame rate must be positive, got {fps}")
+        self.size = (height, width)
+        self.colours = palette_colours(palette if palette is not None else default_palette())
+        self.alpha = alpha
+        self.frames = 0
+        try:
+            self._container: OutputContainer | None = av.open(str(self.path), mode="w")
+            self._stream = _add_stream(
+                self._container, self.rate, width + width % 2, height + height % 2
+            )
+        except AV_ERRORS as exc:
+            self._abandon()
+            raise self._error(exc) from exc
+
+    def add(
+        self, index: int, frame: np.ndarray, ids: np.ndarray, colours: np.ndarray | None = None
+    ) -> None:
+        """Encode frame ``index`` (RGB uint8 H×W×3) blended with its object ids (H×W), in the
+        writer's colours or ``colours`` ((256, 3) uint8)."""
+        h, w = self.size
+        if frame.shape[:2] != (h, w) or ids.shape != (h, w):
+            raise XMemError(
+                f"overlay '{self.name}': frame {index} is {frame.shape[1]}x{frame.shape[0]} "
+                f"with a {ids.shape[1]}x{ids.shape[0]} mask, the video is {w}x{h}"
+            )
+        rgb = blend(
+            frame,
+            ids.astype(np.uint8, copy=False),
+            self.colours if colours is None else colours,
+            self.alpha,
+        )
+        if h % 2 or w % 2:
+            rgb = np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        video_frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        video_frame.pts = index
+        video_frame.time_base = 1 / self.rate
+        try:
+            assert self._container is not None, "the overlay writer is closed"
+            self._container.mux(self._stream.encode(video_frame))
+        except AV_ERRORS as exc:
+            raise self._error(exc) from exc
+        self.frames += 1
+
+    def close(self) -> None:
+        """Flush the encoder and write the trailer."""
+        if self._container is None:
+            return
+        try:
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+        except AV_ERRORS as exc:
+            raise self._error(exc) from exc
+        finally:
+            self._container = None
+        logger.debug("wrote overlay video %s (%d frames)", self.path, self.frames)
+
+    def __enter__(self) -> OverlayWriter:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self._abandon()
+
+    def _abandon(self) -> None:
+        if self._container is not None:
+            with contextlib.suppress(*AV_ERRORS):
+                self._container.close()
+            self._container = None
+
+    def _error(self, exc: BaseException) -> XMemError:
+        return XMemError(f"cannot encode overlay video '{self.name}': {av_reason(exc)}")
+
+
 def render_overlay(
     frames: FrameSource,
     masks: Sequence[str | Path | np.ndarray],
@@ -144,45 +252,19 @@ def render_overlay(
         palette: object colours (768 ints); else each PNG's own palette, else DAVIS colours.
         alpha: weight of the object colour inside objects.
         progress: show a progress bar.
-
-    Odd frame sizes are padded by one edge pixel, as yuv420p needs even dimensions.
     """
     out = check_overlay_path(out)
     n = len(frames)
     if len(masks) != n:
         raise XMemError(f"overlay '{out}': got {len(masks)} masks for {n} frames")
-    rate = Fraction(fps or frames.fps or 24.0).limit_denominator(1001)
-    if rate <= 0:
-        raise XMemError(f"overlay '{out}': frame rate must be positive, got {fps}")
     h, w = frames.height, frames.width
-    pad = ((0, h % 2), (0, w % 2), (0, 0))
     fixed = palette_colours(palette) if palette is not None else None
-    default = palette_colours(default_palette())
-
-    with atomic_output_file(out) as tmp:
-        container = None
-        bar = tqdm(total=n, desc="overlay", unit="frame", disable=not progress)
-        try:
-            container = av.open(str(tmp), mode="w")
-            stream = _add_stream(container, rate, w + w % 2, h + h % 2)
-            for (index, frame), mask in zip(frames.read(range(n)), masks, strict=True):
-                ids, colours = _mask_ids(mask, index, fixed, (h, w))
-                rgb = blend(frame, ids, default if colours is None else colours, alpha)
-                if h % 2 or w % 2:
-                    rgb = np.pad(rgb, pad, mode="edge")
-                video_frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-                video_frame.pts = index
-                video_frame.time_base = 1 / rate
-                container.mux(stream.encode(video_frame))
-                bar.update(1)
-            container.mux(stream.encode(None))
-            container.close()  # writes the trailer
-            container = None
-        except AV_ERRORS as exc:
-            raise XMemError(f"cannot encode overlay video '{out}': {av_reason(exc)}") from exc
-        finally:
-            bar.close()
-            if container is not None:
-                with contextlib.suppress(*AV_ERRORS):
-                    container.close()
-    logger.debug("wrote overlay video %s (%d frames)", out, n)
+    with (
+        atomic_output_file(out) as tmp,
+        OverlayWriter(tmp, w, h, fps or frames.fps or 24.0, palette, alpha, out) as writer,
+        tqdm(total=n, desc="overlay", unit="frame", disable=not progress) as bar,
+    ):
+        for (index, frame), mask in zip(frames.read(range(n)), masks, strict=True):
+            ids, colours = _mask_ids(mask, index, fixed, (h, w))
+            writer.add(index, frame, ids, colours)
+            bar.update(1)

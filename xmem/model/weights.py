@@ -10,9 +10,10 @@ on demand into a cache directory outside the source tree:
 A download (:mod:`xmem.model.download`) goes to a temporary file in the cache directory and is
 renamed onto the final name only once it is complete and verified.
 
-The project-trained compact model ships inside the package (``xmem/weights/``, see
-``docs/model-card.md``). It is the default when the official ``XMem`` checkpoint is not in the
-cache, so the package tracks offline; asking for ``XMem`` by name still downloads it.
+The project-trained model ``xmem-lite0`` (:data:`BUNDLED_DEFAULT`) ships inside the package
+(``xmem/weights/``, see ``docs/model-card.md``). It is the default when the official
+``XMem`` checkpoint is not in the cache, so the package tracks offline; asking for ``XMem``
+by name still downloads it.
 """
 
 from __future__ import annotations
@@ -204,8 +205,8 @@ def _bundled(info: WeightInfo) -> Path:
 
 
 def _default_weights(download_missing: bool) -> Path:
-    """The official XMem checkpoint when it is in the cache, else the bundled compact model
-    (offline), else XMem downloaded."""
+    """The official XMem checkpoint when it is in the cache, else the bundled
+    :data:`BUNDLED_DEFAULT` (offline), else XMem downloaded."""
     official = cached_path(DEFAULT_WEIGHTS)
     if official.is_file():
         return official
@@ -230,7 +231,8 @@ def _looks_like_path(text: str) -> bool:
 def resolve_weights(name_or_path: str | Path | None, download_missing: bool = True) -> Path:
     """Turn a weights name or a checkpoint path into an existing file.
 
-    None means :data:`DEFAULT_WEIGHTS` when it is in the cache, else the bundled compact model.
+    None means :data:`DEFAULT_WEIGHTS` when it is in the cache, else the bundled
+    :data:`BUNDLED_DEFAULT`.
     An existing file is returned as is; a known name gives its cached (or bundled) file,
     downloaded when missing and ``download_missing``.
     """

@@ -45,7 +45,7 @@ from xmem.integrations.supervisely.publish import (
     progress_sender,
 )
 from xmem.integrations.supervisely.routes import JsonHandler, register
-from xmem.integrations.supervisely.session import Engine, FrameFigures, Job, track_job
+from xmem.integrations.supervisely.session import Engine, FrameFigures, TrackRequest, track_job
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,9 @@ class XMemTracking(MaskTracking):
 
     Args:
         engine: ``engine(frames, annotations)`` → ``FrameResult`` iterator, e.g.
-            ``functools.partial(xmem.track, network, size=480)``; called once per request.
+            ``Tracker(network).track`` (:func:`~.server.tracking_engine`); called once per
+            request with the request's frames as they download (at most
+            :data:`~xmem.inference.tracker.READ_AHEAD` ahead of its results).
         device: where ``engine`` runs ("cuda" or "cpu"), reported in the session info.
         model_name: reported in the session info.
         weights: the checkpoint file loaded, reported in the session info.
@@ -155,7 +157,7 @@ class XMemTracking(MaskTracking):
     def _stream(
         self,
         api: PlatformApi,
-        job: Job,
+        job: TrackRequest,
         request: InferenceRequest,
         publish: Callable[[list[FrameFigures]], None],
     ) -> None:
@@ -203,14 +205,14 @@ class XMemTracking(MaskTracking):
         else:
             progress.finish()
 
-    def _upload(self, api: Api, job: Job, frames: list[FrameFigures]) -> None:
+    def _upload(self, api: Api, job: TrackRequest, frames: list[FrameFigures]) -> None:
         """Legacy mode: create the frames' figures on the video."""
         figures = figure_jsons(job, frames)
         api.video.figure.create_bulk(figures, entity_id=job.video_id, batch_size=100)
 
     def _enqueue(
         self,
-        job: Job,
+        job: TrackRequest,
         request: InferenceRequest,
         frames: list[FrameFigures],
     ) -> None:
@@ -223,7 +225,7 @@ class XMemTracking(MaskTracking):
 
     def _collect(
         self,
-        job: Job,
+        job: TrackRequest,
         frames: FrameFeed,
         request: InferenceRequest,
         one_per_object: bool,
@@ -343,7 +345,7 @@ class XMemTracking(MaskTracking):
         register(server, self.endpoints(), self.api_from_request, self.track_api_files)
 
 
-def _start(request: InferenceRequest, job: Job) -> int:
+def _start(request: InferenceRequest, job: TrackRequest) -> int:
     """Put the request in its tracking stage; the total is tracked frames × objects."""
     total = job.frames.count * len(job.objects)
     request.set_stage(InferenceRequest.Stage.INFERENCE, 0, total)

@@ -34,7 +34,7 @@ from xmem.integrations.supervisely.fields import (
 from xmem.integrations.supervisely.frames import Frame
 from xmem.integrations.supervisely.geometry import parse_geometry
 from xmem.integrations.supervisely.keyframes import list_figures, select
-from xmem.integrations.supervisely.session import Job, Keyframe, SourceObject
+from xmem.integrations.supervisely.session import Keyframe, SourceObject, TrackRequest
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class Guidance:
     references: int = 0  # frames with such figures before the source, read first as memory
 
 
-def legacy_job(api: Api, context: dict[str, Any], guidance: Guidance) -> Job:
+def legacy_job(api: Api, context: dict[str, Any], guidance: Guidance) -> TrackRequest:
     """``/track``: figures by id (``figureIds``), fetched from the platform; the object of
     each is the figure's own (``objectIds`` only checked against it)."""
     track_id = pick(context, "trackId")
@@ -72,7 +72,7 @@ def legacy_job(api: Api, context: dict[str, Any], guidance: Guidance) -> Job:
     return _job(api, context, objects, str(track_id), guidance)
 
 
-def async_job(api: Api, context: dict[str, Any], guidance: Guidance) -> Job:
+def async_job(api: Api, context: dict[str, Any], guidance: Guidance) -> TrackRequest:
     """``/track_async``: full figure JSONs in the request (``figures``)."""
     figures = context.get("figures")
     if not isinstance(figures, list) or not figures:
@@ -90,12 +90,14 @@ def async_job(api: Api, context: dict[str, Any], guidance: Guidance) -> Job:
     return _job(api, context, objects, str(context.get("trackId", "auto")), guidance)
 
 
-def api_job(api: Api, context: dict[str, Any], guidance: Guidance) -> Job:
+def api_job(api: Api, context: dict[str, Any], guidance: Guidance) -> TrackRequest:
     """``/track-api``: anonymous geometries on a platform video."""
     return _job(api, context, input_geometries(context), "auto", guidance)
 
 
-def files_job(files: list[BinaryIO], settings: dict[str, Any]) -> tuple[Job, Iterator[Frame]]:
+def files_job(
+    files: list[BinaryIO], settings: dict[str, Any]
+) -> tuple[TrackRequest, Iterator[Frame]]:
     """``/track-api-files``: anonymous geometries and the frames uploaded with them (source
     first). The frames are decoded as tracking reaches them; the first one now, for the size."""
     objects = input_geometries(settings)
@@ -110,7 +112,7 @@ def files_job(files: list[BinaryIO], settings: dict[str, Any]) -> tuple[Job, Ite
     decoded = decode_files(files, frame_range.indexes)
     first = next(decoded)
     height, width = first[1].shape[:2]
-    return Job(frame_range, tuple(objects), height, width), chain([first], decoded)
+    return TrackRequest(frame_range, tuple(objects), height, width), chain([first], decoded)
 
 
 def input_geometries(container: Mapping[str, Any]) -> list[SourceObject]:
@@ -171,7 +173,7 @@ def _job(
     objects: list[SourceObject],
     track_id: str,
     guidance: Guidance,
-) -> Job:
+) -> TrackRequest:
     """The job of a request on a platform video: its range clipped to the video."""
     video_id = integer(context, "videoId", "video_id")
     source = integer(context, "frameIndex", "frame_index")
@@ -182,7 +184,7 @@ def _job(
     if not isinstance(height, int) or not isinstance(width, int):
         raise RequestError(400, f"the size of video {video_id} is unknown")
     frame_range = FrameRange.clipped(source, direction(context), frames, video.frames_count)
-    return Job(
+    return TrackRequest(
         frames=frame_range,
         objects=tuple(objects),
         keyframes=_keyframes(api, video, objects, frame_range, guidance),

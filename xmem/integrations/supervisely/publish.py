@@ -27,7 +27,7 @@ from supervisely.api.entity_annotation.figure_api import FigureInfo
 from supervisely.geometry.geometry import Geometry
 
 from xmem.integrations.supervisely.platform import CallPolicy, PlatformApi
-from xmem.integrations.supervisely.session import FrameFigures, Job, SourceObject
+from xmem.integrations.supervisely.session import FrameFigures, SourceObject, TrackRequest
 
 logger = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def describe(error: BaseException) -> tuple[str, str]:
 # -- notifications to the annotation tool --------------------------------------------------
 
 
-def progress_sender(api: Api, job: Job) -> Send:
+def progress_sender(api: Api, job: TrackRequest) -> Send:
     """Progress notifications: ``annotation-tool.run-action`` in direct mode (no Stop
     channel there), else ``videos.notify-annotation-tool`` (its reply carries Stop)."""
     a, b = job.frames.span
@@ -222,7 +222,9 @@ def notify_error(
 # -- payloads ------------------------------------------------------------------------------
 
 
-def pieces(job: Job, frames: list[FrameFigures]) -> Iterator[tuple[int, SourceObject, Geometry]]:
+def pieces(
+    job: TrackRequest, frames: list[FrameFigures]
+) -> Iterator[tuple[int, SourceObject, Geometry]]:
     """(frame index, object, geometry) for every geometry of the frames, objects in job order."""
     for frame in frames:
         for obj, geometries in zip(job.objects, frame.geometries, strict=True):
@@ -230,7 +232,7 @@ def pieces(job: Job, frames: list[FrameFigures]) -> Iterator[tuple[int, SourceOb
                 yield frame.index, obj, geometry
 
 
-def figure_jsons(job: Job, frames: list[FrameFigures]) -> list[dict[str, Any]]:
+def figure_jsons(job: TrackRequest, frames: list[FrameFigures]) -> list[dict[str, Any]]:
     """Legacy mode: the figures to create on the video (``figures.bulk.add``)."""
     return [
         {
@@ -246,7 +248,7 @@ def figure_jsons(job: Job, frames: list[FrameFigures]) -> list[dict[str, Any]]:
     ]
 
 
-def figure_infos(job: Job, frames: list[FrameFigures]) -> list[FigureInfo]:
+def figure_infos(job: TrackRequest, frames: list[FrameFigures]) -> list[FigureInfo]:
     """Async mode: the results to queue for ``/pop_tracking_results``."""
     return [
         FigureInfo(

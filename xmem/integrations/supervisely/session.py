@@ -17,6 +17,7 @@ import numpy as np
 from supervisely.geometry.geometry import Geometry
 
 from xmem import FrameResult, ObjectMasks
+from xmem.inference.tracker import READ_AHEAD
 from xmem.integrations.supervisely.device import DeviceSlots
 from xmem.integrations.supervisely.fields import FrameRange, RequestError
 from xmem.integrations.supervisely.frames import FrameFeed, close_iterator
@@ -24,7 +25,7 @@ from xmem.integrations.supervisely.geometry import rasterize, trace
 
 logger = logging.getLogger(__name__)
 
-# functools.partial(xmem.track, network, ...): (frames, {frame: annotation}) -> results
+# Tracker(network).track, maybe partly applied: (frames, {frame: annotation}) -> results
 Engine = Callable[
     [Iterable[tuple[int, np.ndarray]], Mapping[int, np.ndarray | ObjectMasks]],
     Iterator[FrameResult],
@@ -46,13 +47,13 @@ class Keyframe:
     """A person's figure of one of the job's objects on another frame (see ``keyframes``)."""
 
     frame: int
-    position: int  # index of the object in ``Job.objects``
+    position: int  # index of the object in ``TrackRequest.objects``
     geometry: Geometry
     figure_id: int | None = None
 
 
 @dataclass(frozen=True)
-class Job:
+class TrackRequest:
     """A checked request: what to track, on which frames, at which frame size.
 
     Making one rasterises the source objects (:attr:`masks`, the only time they are drawn);
@@ -121,7 +122,7 @@ class FrameFigures:
 
 
 def track_job(
-    job: Job,
+    job: TrackRequest,
     frames: FrameFeed,
     engine: Engine,
     device: DeviceSlots,
@@ -142,8 +143,7 @@ def track_job(
     computed = [0]  # results the engine gave
 
     def engine_has_frames() -> bool:
-        # the engine reads ahead of its results (one frame to know the last, one on CUDA)
-        return frames.taken >= computed[0] + 3
+        return frames.taken >= computed[0] + READ_AHEAD
 
     try:
         while not stopped():
