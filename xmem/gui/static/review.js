@@ -1,17 +1,21 @@
 // xmem gui: reviewing the tracker's work (issue 24). Drift marks under the timeline with "next
-// suspect frame", pins, the memory in plain words, Fill between keyframes and Import. Loaded
-// after app.js, whose state (S) and helpers ($, json, goto, refresh, poll, showJob,
-// clearedStrip) it uses.
-"use strict";
+// suspect frame", pins, the memory in plain words, Fill between keyframes and Import.
 
-const R = {
+import { $, S } from "./state.js";
+import { api, json, showError, showInfo } from "./api.js";
+import { clearedStrip, goto } from "./viewer.js";
+import { refresh, setState } from "./project.js";
+import { flushSaves } from "./edits.js";
+import { poll, showJob } from "./jobs.js";
+import { stopPlaying } from "./play.js";
+
+export const R = {
   scores: new Map(),  // frame -> drift score (0 fine … 1 most likely wrong)
   suspects: [],       // frames scoring >= threshold, a person's left out
   threshold: 0.5,
 };
-window.xmemReview = R;
 
-async function loadQuality() {
+export async function loadQuality() {
   if (!S.project) return;
   const q = await json("GET", "/api/quality");
   R.threshold = q.threshold;
@@ -22,7 +26,7 @@ async function loadQuality() {
 }
 
 // One bar per frame: its height and colour say how much the tracker doubts it.
-function drawDrift() {
+export function drawDrift() {
   const { ctx, width, height } = clearedStrip("drift");
   if (!S.project) return;
   const n = S.project.frames;
@@ -42,7 +46,6 @@ function drawDrift() {
   showSuspects();
   showPin();
 }
-window.drawDrift = drawDrift;
 
 function showSuspects() {
   const n = R.suspects.length;
@@ -51,7 +54,7 @@ function showSuspects() {
   $("next-suspect").disabled = $("prev-suspect").disabled = n === 0;
 }
 
-function gotoSuspect(step) {
+export function gotoSuspect(step) {
   if (!R.suspects.length) return;
   const after = R.suspects.filter((f) => (step > 0 ? f > S.index : f < S.index));
   const target = after.length ? (step > 0 ? after[0] : after[after.length - 1])
@@ -66,15 +69,15 @@ function showPin() {
   $("pin").textContent = pinned ? "Unpin frame" : "Pin frame";
 }
 
-function reviewState(project) {
+// The review controls for the project setState (project.js) has just shown.
+export function reviewState(project) {
   $("pin").title = `keep this frame in the tracker's memory for the rest of the video (K); at most ${project.max_pinned} frames`;
   R.suspects = project.suspects || R.suspects;
   showSuspects();
   showPin();
 }
-window.reviewState = reviewState;
 
-async function togglePin() {
+export async function togglePin() {
   if (!S.project) return;
   const pinned = (S.project.pinned || []).includes(S.index);
   await api(pinned ? "DELETE" : "PUT", `/api/pin/${S.index}`);
@@ -87,7 +90,7 @@ function plural(n, word) {
 }
 
 // What each object's memory holds, in words, after the job's last frame.
-function showMemory(job) {
+export function showMemory(job) {
   const entries = Object.entries(job.memory || {});
   if (!entries.length || !S.project) { $("memory-label").textContent = ""; return; }
   const names = new Map(S.project.objects.map((o) => [String(o.id), o.name]));
@@ -96,11 +99,10 @@ function showMemory(job) {
     return `${names.get(id) || "object " + id}: ${plural(m.working, "frame")} in working memory${pinned}, ${plural(m.long_term, "long-term element")}`;
   }).join("; ");
 }
-window.showMemory = showMemory;
 
 // -- fill and import ---------------------------------------------------------------------
 
-async function fill() {
+export async function fill() {
   if (!S.project || (S.job && S.job.running)) return;
   stopPlaying();
   if (!(await flushSaves())) { showError("an annotation could not be saved; filling was not started"); return; }
@@ -109,7 +111,7 @@ async function fill() {
   poll();
 }
 
-async function importMasks() {
+export async function importMasks() {
   if (!S.project) return;
   const path = $("import-path").value.trim();
   if (!path) { showError("type the folder of PNG masks or the COCO .json file to import"); return; }
@@ -118,34 +120,3 @@ async function importMasks() {
   await goto(S.index);
   showInfo(`imported the masks of ${plural(state.imported, "frame")}`);
 }
-
-$("next-suspect").onclick = () => gotoSuspect(1);
-$("prev-suspect").onclick = () => gotoSuspect(-1);
-$("pin").onclick = togglePin;
-$("fill").onclick = fill;
-$("import").onclick = importMasks;
-$("drift").onclick = (event) => {
-  if (!S.project) return;
-  const rect = event.target.getBoundingClientRect();
-  goto(Math.floor(((event.clientX - rect.left) / rect.width) * S.project.frames));
-};
-
-document.addEventListener("keydown", (event) => {
-  const target = event.target;
-  if (target instanceof HTMLInputElement && !["range", "checkbox", "radio"].includes(target.type)) return;
-  if (target instanceof HTMLSelectElement || target instanceof HTMLTextAreaElement) return;
-  if (event.ctrlKey || event.metaKey || event.altKey) return;
-  let handled = true;
-  if (event.key === "s") gotoSuspect(1);
-  else if (event.key === "S") gotoSuspect(-1);
-  else if (event.key === "k") togglePin();
-  else if (event.key === "l") fill();
-  else handled = false;
-  if (handled) event.preventDefault();
-});
-
-(async () => {
-  while (!S.ready) await sleep(50);
-  await loadQuality();
-})();
-window.loadQuality = loadQuality;
