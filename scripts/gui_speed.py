@@ -41,7 +41,7 @@ from xmem.io.masks import read_mask  # noqa: E402
 
 XMEM = [sys.executable, "-m", "xmem"]
 CHROMIUM = "/usr/bin/chromium"
-FOLLOW_S = 0.5  # how often the page asks while it follows a track (FOLLOW_MS of app.js)
+FOLLOW_S = 0.5  # how often the page asks while it follows a track (FOLLOW_MS of jobs.js)
 FINISHED = "() => { const s = window.xmemGui; return s.job && !s.job.running && !s.polling; }"
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from xmem.cli.flags import given
 from xmem.cli.main import build_parser
 from xmem.cli.options import flag, flag_message, option_errors, track_options
 from xmem.errors import ConfigError, XMemError
@@ -53,3 +56,43 @@ def test_track_options_from_the_command_line() -> None:
         track_options(parser.parse_args([*base, "--top-k", "0"]))
     serve = parser.parse_args(["serve"])  # precision left to the command
     assert track_options(serve, precision="fp16").precision == "fp16"
+
+
+def test_every_config_field_is_a_flag_made_one_way() -> None:
+    """The flags of track and train are generated from the config dataclasses: a new field
+    is a new flag, parsed to the field's type, with nothing else to write."""
+    from xmem.inference.config import InferenceConfig
+    from xmem.inference.speed import SpeedOptions
+
+    parser = build_parser()
+    track = parser.parse_args(["track", "in", "-m", "m.png", "-o", "out"])
+    train = parser.parse_args(["train", "-o", "run", "--stage", "synthetic"])
+    for config, args, skip in (
+        (InferenceConfig, track, {"enable_long_term_count_usage"}),
+        (SpeedOptions, track, set()),
+        (TrackOptions, track, {"config", "speed"}),
+        (StageConfig, train, set()),
+    ):
+        for f in dataclasses.fields(config):
+            if f.name not in skip:
+                assert hasattr(args, f.name), f"{config.__name__}.{f.name} has no flag"
+    assert given(StageConfig, train) == {"stage": "synthetic"}  # nothing else was given
+
+
+def test_generated_flags_parse_to_the_field_types() -> None:
+    parser = build_parser()
+    args = parser.parse_args(
+        ["train", "-o", "r", "--lr-steps", "10,20", "--val-sequences", "a, b", "--no-amp"]
+    )
+    assert given(StageConfig, args) == {
+        "lr_steps": (10, 20),
+        "val_sequences": ("a", "b"),
+        "amp": False,
+    }
+    with pytest.raises(SystemExit):
+        parser.parse_args(["train", "-o", "r", "--lr-steps", "10,x"])
+    base = ["track", "in", "-m", "m.png", "-o", "out"]
+    options = track_options(parser.parse_args([*base, "--disable-long-term", "--adapt", "3"]))
+    assert (options.config.enable_long_term, options.adapt_steps) == (False, 3)
+    eager = track_options(parser.parse_args([*base, "--eager", "--channels-last", "all"]))
+    assert (eager.speed.fold_bn, eager.speed.channels_last) == (False, "all")  # eager, then flags

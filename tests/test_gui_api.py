@@ -294,9 +294,9 @@ def test_frames_are_jpeg_and_masks_are_raw_ids(
     mask, human = get_mask(client, 3)
     assert not mask.any() and not human
     page = client.get("/")
-    assert page.status_code == 200 and "/static/app.js" in page.text
+    assert page.status_code == 200 and "/static/main.js" in page.text
     assert "https://" not in page.text  # no CDN
-    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/main.js").status_code == 200
 
 
 # -- bad input -----------------------------------------------------------------------------

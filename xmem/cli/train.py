@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import logging
 from pathlib import Path
 
-from xmem.cli.options import flag, option_errors, select_device
+from xmem.cli.flags import add_config_flags, given, option_errors
+from xmem.cli.options import select_device
 from xmem.errors import XMemError
 from xmem.runtime import distributed
 from xmem.runtime.distributed import Worker
@@ -54,21 +54,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     g = p.add_argument_group("stage options (paper defaults; see docs/training.md)")
-    for f in dataclasses.fields(StageConfig):
-        default = StageConfig.__dataclass_fields__[f.name].default
-        text = HELP.get(f.name, f.name.replace("_", " "))
-        if isinstance(default, bool):
-            g.add_argument(
-                flag(f.name),
-                action=argparse.BooleanOptionalAction,
-                default=None,
-                help=f"{text} (default {default})",
-            )
-        elif f.name in ("lr_steps", "val_sequences"):
-            g.add_argument(flag(f.name), default=None, help=text)
-        else:
-            kind = type(default) if default not in (None, dataclasses.MISSING) else str
-            g.add_argument(flag(f.name), type=kind, default=None, help=f"{text}")
+    add_config_flags(g, StageConfig, HELP)
     p.set_defaults(run=run)
 
 
@@ -82,18 +68,7 @@ def stage_config(args: argparse.Namespace) -> StageConfig:
             raise XMemError(f"cannot read --config '{args.config}': {e}") from e
         if not isinstance(values, dict):
             raise XMemError(f"--config '{args.config}' must hold a JSON object")
-    for f in dataclasses.fields(StageConfig):
-        value = getattr(args, f.name)
-        if value is None:
-            continue
-        if f.name == "lr_steps":
-            try:
-                value = tuple(int(v) for v in value.split(",") if v)
-            except ValueError as e:
-                raise XMemError(f"--lr-steps must be integers, got {value!r}") from e
-        elif f.name == "val_sequences":
-            value = tuple(v for v in value.split(",") if v)
-        values[f.name] = value
+    values.update(given(StageConfig, args))
     with option_errors():
         return StageConfig.from_dict(values)
 
