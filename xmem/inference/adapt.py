@@ -247,7 +247,7 @@ def adapt_network(
             out = clip_forward(adapted, rgb, masks, valid, generator, deep_update_prob=0.0)
             loss = step_loss(out, masks, valid, fraction=1.0)["loss"]
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            torch.autograd.backward(loss)  # what Tensor.backward calls, but annotated
             nn.utils.clip_grad_norm_(trained, 3.0)
             optimizer.step()
             losses.append(float(loss.detach()))

@@ -119,6 +119,7 @@ def prepare_network(network: XMem, options: SpeedOptions) -> XMem:
             else [out.key_encoder, out.key_proj, out.value_encoder]
         )
         for part in parts:
+            # torch's stub of Module.to lists no memory_format keyword; it takes one at runtime
             part.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if options.channels_last == "encoders":
             # NCHW image features for the decoder: its convolutions follow the input's layout
@@ -152,6 +153,7 @@ def tf32(enabled: bool, device: torch.device) -> Iterator[None]:
     flags: list[tuple[object, str]]
     matmul = torch.backends.cuda.matmul
     if hasattr(matmul, "fp32_precision"):
+        # torch's stub of the cudnn module lacks ``conv`` (set by its runtime module class)
         flags = [(matmul, "fp32_precision"), (torch.backends.cudnn.conv, "fp32_precision")]  # type: ignore[attr-defined]
         value: object = "tf32" if enabled else "ieee"
     else:

@@ -55,6 +55,6 @@ class StageTimer:
         return out
 
 
-def stage(timer: StageTimer | None, name: str) -> contextlib.AbstractContextManager:
+def stage(timer: StageTimer | None, name: str) -> contextlib.AbstractContextManager[None]:
     """``timer(name)``, or a no-op without a timer."""
     return contextlib.nullcontext() if timer is None else timer(name)

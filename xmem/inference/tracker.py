@@ -100,7 +100,15 @@ class ObjectMasks:
 
 Annotation = np.ndarray | ObjectMasks
 T = TypeVar("T")
-_DONE = object()
+
+
+class _Done:
+    """The end of an iterator (``next(it, _DONE)``), told apart from every item by its type."""
+
+
+_DONE = _Done()
+# torch.cuda.Event's constructor is unannotated: the same class, seen as a typed factory
+_cuda_event: Callable[[], torch.cuda.Event] = torch.cuda.Event
 DECODE_AHEAD = 4  # frames decoded ahead by the decoding thread (``overlap_io``)
 # The most frames Tracker.track takes from its input before it yields the next result: that
 # frame, the one after it (to know which frame is the last) and, on CUDA with ``overlap_io``,
@@ -211,10 +219,10 @@ def _timed(items: Iterable[T], timer: StageTimer) -> Iterator[T]:
     it = iter(items)
     while True:
         with timer("io"):
-            item = next(it, _DONE)
-        if item is _DONE:
+            item: T | _Done = next(it, _DONE)
+        if isinstance(item, _Done):
             return
-        yield item  # type: ignore[misc]
+        yield item
 
 
 class _Readback:
@@ -234,7 +242,7 @@ class _Readback:
         if ids.is_cuda and pin:
             self.ids = torch.empty(ids.shape, dtype=ids.dtype, pin_memory=True)
             self.ids.copy_(ids, non_blocking=True)
-            self.event = torch.cuda.Event()
+            self.event = _cuda_event()
             self.event.record()
         else:
             self.ids = ids.cpu()
@@ -356,14 +364,8 @@ class Tracker:
         and on CUDA each frame is read back while the next one is computed.
         """
         pairs, source = _frame_pairs(frames, reverse, indices)
-        speed = self.options.speed
-        pin = speed.pin_memory and self.device.type == "cuda"
-        prepared: Iterable[_Frame] = _prepared(
-            pairs, self.size, pin, return_frames, None if speed.overlap_io else timer
-        )
-        decoding = None
-        if speed.overlap_io:
-            prepared = decoding = Prefetch(prepared, DECODE_AHEAD, join=True, name="xmem-decode")
+        pin = self.options.speed.pin_memory and self.device.type == "cuda"
+        prepared, decoding = self._decoded(pairs, pin, return_frames, timer)
         try:
             yield from self._results(
                 _timed(prepared, timer) if timer is not None else prepared,
@@ -375,6 +377,21 @@ class Tracker:
                 decoding.close()  # stops and joins the decoding thread before the source closes
             if source is not None and isinstance(frames, str | Path):
                 source.close()
+
+    def _decoded(
+        self,
+        pairs: Iterable[tuple[int, np.ndarray]],
+        pin: bool,
+        return_frames: bool,
+        timer: StageTimer | None,
+    ) -> tuple[Iterable[_Frame], Prefetch[_Frame] | None]:
+        """The prepared frames, and the decoding thread that prepares them ahead (to close)."""
+        overlap = self.options.speed.overlap_io
+        prepared = _prepared(pairs, self.size, pin, return_frames, None if overlap else timer)
+        if not overlap:
+            return prepared, None
+        decoding = Prefetch(prepared, DECODE_AHEAD, join=True, name="xmem-decode")
+        return decoding, decoding
 
     def _results(
         self, prepared: Iterable[_Frame], annotations: Mapping[int, Annotation], run: _Run

@@ -114,8 +114,8 @@ class MBConv(nn.Module):
         if self.conv1 is not None and self.bn1 is not None:
             out = self.act(self.bn1(self.conv1(out)))
         out = self.act(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
-        return out + x if self.residual else out
+        y: Tensor = self.bn3(self.conv3(out))
+        return y + x if self.residual else y
 
 
 class LiteTrunk(nn.Module):

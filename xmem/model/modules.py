@@ -14,7 +14,7 @@ from torch import Tensor, nn
 def group_conv(conv: nn.Conv2d, g: Tensor) -> Tensor:
     """Apply a 2-D conv to every object of ``g`` (B×N×C×H×W)."""
     b, n = g.shape[:2]
-    out = conv(g.flatten(0, 1))
+    out: Tensor = conv(g.flatten(0, 1))
     return out.view(b, n, *out.shape[1:])
 
 
@@ -90,7 +90,8 @@ class CBAM(nn.Module):
         self.SpatialGate = SpatialGate()
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.SpatialGate(self.ChannelGate(x))
+        out: Tensor = self.SpatialGate(self.ChannelGate(x))
+        return out
 
 
 class FeatureFusionBlock(nn.Module):
@@ -106,7 +107,8 @@ class FeatureFusionBlock(nn.Module):
         b, n = g.shape[:2]
         g = self.block1(broadcast_cat(x, g))
         r = self.attention(g.flatten(0, 1)).view(b, n, *g.shape[2:])
-        return self.block2(g + r)
+        out: Tensor = self.block2(g + r)
+        return out
 
 
 def gru_step(values: Tensor, h: Tensor) -> Tensor:
@@ -162,4 +164,5 @@ class UpsampleBlock(nn.Module):
     def forward(self, skip: Tensor, g: Tensor) -> Tensor:
         skip = self.skip_conv(skip)
         g = resize_groups(g, 2, "bilinear") + skip.unsqueeze(1)
-        return self.out_conv(g)
+        out: Tensor = self.out_conv(g)
+        return out

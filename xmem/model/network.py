@@ -61,9 +61,10 @@ def object_chunks(n: int, chunk: int) -> list[slice]:
 
 
 def _cat_or_none(parts: list[Tensor | None]) -> Tensor | None:
-    if any(p is None for p in parts):
+    tensors = [p for p in parts if p is not None]
+    if len(tensors) < len(parts):
         return None
-    return torch.cat(parts, dim=1)  # type: ignore[arg-type]
+    return torch.cat(tensors, dim=1)
 
 
 class KeyFeatures(NamedTuple):

@@ -110,7 +110,7 @@ def worker_device(device: torch.device, worker: Worker) -> torch.device:
     return device
 
 
-def launch(n: int, target: Callable[..., Any], args: tuple) -> Any:
+def launch(n: int, target: Callable[..., Any], args: tuple[Any, ...]) -> Any:
     """Run ``target(*args, worker, init_method)`` on ``n`` processes: this one is rank 0 and
     the others are spawned here. Returns rank 0's result once every process has ended; if
     rank 0 fails, the others are terminated."""
@@ -127,13 +127,15 @@ def launch(n: int, target: Callable[..., Any], args: tuple) -> Any:
             child.join()
 
 
-def _child(target: Callable[..., Any], worker: Worker, init_method: str, args: tuple) -> None:
+def _child(
+    target: Callable[..., Any], worker: Worker, init_method: str, args: tuple[Any, ...]
+) -> None:
     logging.basicConfig(level=logging.WARNING, format="%(message)s")  # rank 0 speaks for all
     raise SystemExit(target(*args, worker, init_method))
 
 
 def _spawn(
-    n: int, target: Callable[..., Any], args: tuple
+    n: int, target: Callable[..., Any], args: tuple[Any, ...]
 ) -> tuple[list[mp.process.BaseProcess], str, threading.Event]:
     """Start ranks 1..n-1 running ``target(*args, worker, init_method)``. Returns the processes,
     the ``init_method`` for :func:`init`, and an event that stops the watchdog.

@@ -13,7 +13,13 @@ from queue import SimpleQueue
 from typing import Any, TypeVar
 
 T = TypeVar("T")
-_DONE = object()
+
+
+class _Done:
+    """The end of an iterator (``next(it, _DONE)``), told apart from every item by its type."""
+
+
+_DONE = _Done()
 
 
 class NetworkThread:
@@ -54,10 +60,10 @@ def advanced_on(network: NetworkThread, iterator: Iterator[T]) -> Generator[T, N
     """``iterator``'s items, each computed on ``network``'s thread (and closed there)."""
     try:
         while True:
-            item = network.call(lambda: next(iterator, _DONE))
-            if item is _DONE:
+            item: T | _Done = network.call(lambda: next(iterator, _DONE))
+            if isinstance(item, _Done):
                 return
-            yield item  # type: ignore[misc]
+            yield item
     finally:
         close = getattr(iterator, "close", None)
         if close is not None:

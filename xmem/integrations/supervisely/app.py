@@ -52,7 +52,8 @@ logger = logging.getLogger(__name__)
 Rows = list[list[dict[str, Any] | None]]  # the synchronous modes' answer: frames × geometries
 
 
-class XMemTracking(MaskTracking):
+# supervisely ships no type information (no py.typed), so MaskTracking is Any to mypy
+class XMemTracking(MaskTracking):  # type: ignore[misc]
     """XMem mask tracking served through the Supervisely SDK.
 
     Args:
@@ -122,7 +123,7 @@ class XMemTracking(MaskTracking):
 
     # -- the SDK's model hooks --------------------------------------------------------------
 
-    def load_on_device(self, model_dir: str | None, device: str = "cpu") -> None:  # type: ignore[override]
+    def load_on_device(self, model_dir: str | None, device: str = "cpu") -> None:
         """The network is loaded by the caller on the device it chose; nothing to do here."""
         self.device = self.xmem_device
 
@@ -130,7 +131,7 @@ class XMemTracking(MaskTracking):
         return []
 
     def get_info(self) -> dict[str, Any]:
-        info = super().get_info()
+        info: dict[str, Any] = super().get_info()
         info.update(
             {
                 "app_name": "XMem tracking",
@@ -241,7 +242,7 @@ class XMemTracking(MaskTracking):
 
     # -- endpoints --------------------------------------------------------------------------
 
-    def track(self, api: Api, state: dict, context: dict) -> dict[str, Any]:
+    def track(self, api: Api, state: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
         """``/track``: figures are created on the video as frames are tracked."""
         api = PlatformApi.around(api, self.policy)
         try:
@@ -259,7 +260,9 @@ class XMemTracking(MaskTracking):
         )
         return {"message": "Tracking has started.", "inference_request_uuid": request.uuid}
 
-    def track_async(self, api: Api, state: dict, context: dict) -> dict[str, Any]:
+    def track_async(
+        self, api: Api, state: dict[str, Any], context: dict[str, Any]
+    ) -> dict[str, Any]:
         """``/track_async``: figures are queued for ``/pop_tracking_results``."""
         api = PlatformApi.around(api, self.policy)
         job = protocol.async_job(api, context, self.guidance)
@@ -281,9 +284,10 @@ class XMemTracking(MaskTracking):
         future.result()
         if request.exception is not None:
             raise request.exception
-        return request.final_result
+        rows: Rows = request.final_result
+        return rows
 
-    def track_api(self, api: Api, state: dict, context: dict) -> Rows:  # type: ignore[override]
+    def track_api(self, api: Api, state: dict[str, Any], context: dict[str, Any]) -> Rows:
         """``/track-api``: one row per tracked frame, one ``{type, data}`` (or null) per input
         geometry, in input order; the geometry type of the input is kept."""
         api = PlatformApi.around(api, self.policy)
@@ -299,7 +303,7 @@ class XMemTracking(MaskTracking):
 
         return self._run_sync(work)
 
-    def track_api_files(self, files: list[BinaryIO], settings: dict) -> Rows:  # type: ignore[override]
+    def track_api_files(self, files: list[BinaryIO], settings: dict[str, Any]) -> Rows:
         """``/track-api-files``: frames uploaded with the request (source first); no platform
         calls. All objects are tracked in one pass."""
         job, frames = protocol.files_job(files, settings)
@@ -314,15 +318,22 @@ class XMemTracking(MaskTracking):
         except RuntimeError:
             raise RequestError(404, f"no tracking request {key}") from None
 
-    def stop_tracking(self, state: dict, context: dict) -> dict[str, Any]:
+    def stop_tracking(self, state: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
         self._request_of(context).stop()
         return {"message": "Inference will be stopped.", "success": True}
 
-    def pop_tracking_results(self, state: dict, context: dict) -> dict[str, Any]:
+    def pop_tracking_results(
+        self, state: dict[str, Any], context: dict[str, Any]
+    ) -> dict[str, Any]:
         request = self._request_of(context)
-        return self._pop_tracking_results(request.uuid, protocol.pop_range(context))
+        results: dict[str, Any] = self._pop_tracking_results(
+            request.uuid, protocol.pop_range(context)
+        )
+        return results
 
-    def clear_tracking_results(self, state: dict, context: dict) -> dict[str, Any]:
+    def clear_tracking_results(
+        self, state: dict[str, Any], context: dict[str, Any]
+    ) -> dict[str, Any]:
         request = self._request_of(context)
         self._clear_tracking_results(request.uuid)
         return {"message": "Inference results cleared.", "success": True}

@@ -58,7 +58,8 @@ def video_frames(
     one chunk ahead."""
 
     def fetch(wanted: list[int]) -> Iterable[Frame]:
-        return api.video.frame.download_nps_generator(video_id, wanted)
+        frames: Iterable[Frame] = api.video.frame.download_nps_generator(video_id, wanted)
+        return frames
 
     return Prefetch(chunked(fetch, indexes, chunk), chunk, stopped=stopped, name="xmem-frames")
 

@@ -86,7 +86,8 @@ def _reason(error: requests.RequestException) -> str:
     return "could not be reached"
 
 
-class PlatformApi(Api):
+# supervisely ships no type information (no py.typed), so Api is Any to mypy
+class PlatformApi(Api):  # type: ignore[misc]
     """``supervisely.Api`` whose calls are bounded by a :class:`CallPolicy` and by Stop."""
 
     policy: CallPolicy
@@ -108,7 +109,7 @@ class PlatformApi(Api):
         bounded.cancelled = cancelled
         return bounded
 
-    def post(  # type: ignore[override]
+    def post(
         self,
         method: str,
         data: Any,

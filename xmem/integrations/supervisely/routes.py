@@ -23,8 +23,10 @@ from xmem.integrations.supervisely.publish import describe
 
 logger = logging.getLogger(__name__)
 
-JsonHandler = Callable[[Api, dict, dict], Any]  # (api, state, context) -> the reply
-FilesHandler = Callable[[list[BinaryIO], dict], Any]  # (frames, settings) -> the reply
+JsonHandler = Callable[
+    [Api, dict[str, Any], dict[str, Any]], Any
+]  # (api, state, context) -> the reply
+FilesHandler = Callable[[list[BinaryIO], dict[str, Any]], Any]  # (frames, settings) -> the reply
 
 
 def register(

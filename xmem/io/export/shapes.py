@@ -70,4 +70,5 @@ def decode_coco(segmentation: Any, height: int, width: int) -> np.ndarray:
         raise XMemError(
             f"a COCO mask is {encoded['size'][1]}×{encoded['size'][0]}, the frames {width}×{height}"
         )
-    return coco_mask.decode(encoded).astype(bool)
+    decoded: np.ndarray = coco_mask.decode(encoded)
+    return decoded.astype(bool)
