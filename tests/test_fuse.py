@@ -8,6 +8,7 @@ from torch import nn
 
 from tests.nets import TINY
 from xmem.cli.main import build_parser
+from xmem.cli.options import speed_options
 from xmem.model.fuse import fold_batchnorm
 from xmem.model.network import MODELS, ModelConfig, XMem
 
@@ -64,5 +65,5 @@ def test_folding_is_on_by_default_with_an_option_to_turn_it_off(command: str) ->
         command, []
     )
     parser = build_parser()
-    assert parser.parse_args([command, *required]).fold_bn is True
-    assert parser.parse_args([command, *required, "--no-fold-bn"]).fold_bn is False
+    assert speed_options(parser.parse_args([command, *required])).fold_bn is True
+    assert speed_options(parser.parse_args([command, *required, "--no-fold-bn"])).fold_bn is False

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 import torch
 
+from xmem.memory.config import MemoryConfig
 from xmem.memory.manager import MemoryManager
 from xmem.memory.store import KeyValueMemoryStore
 
@@ -85,7 +86,7 @@ def manager(**kw: Any) -> MemoryManager:
         max_long_term_elements=8,
     )
     options.update(kw)
-    return MemoryManager(**options)
+    return MemoryManager(MemoryConfig(**options))
 
 
 def frame(

@@ -8,6 +8,7 @@ import torch
 from xmem.inference.config import InferenceConfig
 from xmem.inference.core import prob_to_ids
 from xmem.inference.policy import FramePlan, plan_frame
+from xmem.memory.config import MemoryConfig
 from xmem.memory.manager import MemoryManager
 
 
@@ -80,15 +81,7 @@ def test_prob_to_ids_maps_rows_to_ids_with_argmax_ties() -> None:
 
 
 def test_the_memory_manager_owns_sensory_memory() -> None:
-    memory = MemoryManager(
-        top_k=30,
-        enable_long_term=True,
-        enable_long_term_count_usage=True,
-        min_mid_term_frames=5,
-        max_mid_term_frames=10,
-        num_prototypes=128,
-        max_long_term_elements=10000,
-    )
+    memory = MemoryManager(MemoryConfig())  # the paper's sizes
     assert memory.sensory is None and memory.read_sensory([0]) is None
     memory.add_objects(3, 4, torch.zeros(1, 8, 2, 3))
     assert memory.sensory is not None and memory.sensory.shape == (1, 3, 4, 2, 3)

@@ -1,11 +1,13 @@
-"""The extension points of docs/architecture.md: a backbone family and a dataset layout are
-each added in one place, and the rest of the package follows."""
+"""The extension points of docs/architecture.md: a backbone family, a dataset layout and a
+memory read are each added in one place, and the rest of the package follows (the
+Supervisely endpoint's recipe is tested with the app, in test_sly_app.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,11 +17,15 @@ from PIL import Image
 from torch import Tensor, nn
 
 import xmem
+from tests.scene import frame, ids
+from xmem.cli.main import build_parser
+from xmem.cli.options import track_options
 from xmem.data import layouts, load_dataset
 from xmem.data.layouts import Layout
-from xmem.errors import ConfigError
+from xmem.errors import ConfigError, XMemError
 from xmem.inference.options import TrackOptions
 from xmem.inference.speed import SpeedOptions
+from xmem.memory import ops
 from xmem.model import backbones
 from xmem.model.backbones import Family, FoldPair
 from xmem.model.checkpoint import build_network
@@ -143,3 +149,41 @@ def test_a_dataset_layout_is_one_registry_entry(
     assert dataset.layout == "flat" and [s.name for s in dataset.sequences] == ["clip"]
     (seq,) = dataset.sequences
     assert seq.given == {0: (1,), 2: (2,)}
+
+
+# -- a memory read -------------------------------------------------------------------------
+
+
+def uniform_read(
+    parts: Sequence[ops.MemoryPart], qk: Tensor, qe: Tensor | None, top_k: int | None
+) -> tuple[Tensor, Tensor]:
+    """Every memory element weighs the same: the mean value, whatever the query."""
+    value = torch.cat([p.value for p in parts], dim=-1)  # N×CV×M
+    m, q = value.shape[-1], qk.shape[-1]
+    out = value.mean(dim=-1, keepdim=True).expand(*value.shape[:2], q)
+    return out, value.new_full((m,), q / m)
+
+
+def test_a_memory_read_is_one_registry_entry(
+    monkeypatch: pytest.MonkeyPatch, tiny_net: XMem
+) -> None:
+    calls: list[int] = []
+
+    def counted(*args: Any) -> tuple[Tensor, Tensor]:
+        calls.append(1)
+        return uniform_read(*args)
+
+    monkeypatch.setitem(ops.READS, "uniform", counted)
+    base = ["track", "in", "-m", "m.png", "-o", "o"]
+    assert track_options(build_parser().parse_args(base)).config.memory_read == "top_k"
+    args = build_parser().parse_args([*base, "--memory-read", "uniform", "--size", "-1"])
+    options = track_options(args)  # the flag follows from the config field
+    frames = [frame(t) for t in range(4)]
+    uniform = list(xmem.track(tiny_net, frames, {0: ids(0)}, options))
+    paper = list(xmem.track(tiny_net, frames, {0: ids(0)}, TrackOptions(size=-1)))
+    assert calls and len(uniform) == 4
+    assert any(not np.array_equal(a.mask, b.mask) for a, b in zip(uniform, paper, strict=True))
+    with pytest.raises(XMemError, match="--memory-read must be one of"):
+        track_options(
+            build_parser().parse_args(["track", "i", "-m", "m", "-o", "o", "--memory-read", "x"])
+        )

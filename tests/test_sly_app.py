@@ -566,3 +566,34 @@ def test_an_adapting_engine_notes_its_steps_and_tracks(
     assert progress(emulator)[-1] == (6, 6)
     plain = Tracker(tiny_net, TrackOptions(size=-1))
     assert tracking_engine(plain) == plain.track  # no adaptation: the tracker's own engine
+
+
+# -- the recipe of docs/architecture.md: a new endpoint ------------------------------------
+
+
+def test_a_new_endpoint_is_a_handler_and_one_table_entry(
+    app: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler method on XMemTracking and one entry in ``endpoints()``: the route and the
+    check of bodies follow (here on a fresh server, as the SDK's is made once)."""
+    from fastapi import FastAPI
+
+    from xmem.integrations.supervisely.app import XMemTracking
+    from xmem.integrations.supervisely.routes import register
+
+    def frames_of(self: XMemTracking, api: Any, state: dict, context: dict) -> dict[str, Any]:
+        return {"frames": context.get("frames", 0), "device": self.device}
+
+    table = XMemTracking.endpoints
+    monkeypatch.setattr(XMemTracking, "frames_of", frames_of, raising=False)
+    monkeypatch.setattr(
+        XMemTracking, "endpoints", lambda self: {**table(self), "frames_of": self.frames_of}
+    )
+    server = FastAPI()
+    register(server, app.endpoints(), app.api_from_request, app.track_api_files)
+    with TestClient(server) as c:
+        r = c.post("/frames_of", json={"context": {"frames": 7}, "state": {}})
+        assert r.status_code == 200 and r.json() == {"frames": 7, "device": "cpu"}
+        r = c.post("/frames_of", content=b"x", headers={"Content-Type": "text/plain"})
+        assert r.status_code == 400 and "JSON" in r.json()["message"]
+        assert c.post("/frames_of", json=[1]).status_code == 400  # no context: before the handler

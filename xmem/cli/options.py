@@ -19,7 +19,6 @@ from xmem.inference.tracker import Tracker
 __all__ = ["flag", "flag_message", "option_errors"]  # re-exported: the flags' one home is .flags
 
 INFERENCE_HELP: dict[str, str | Help] = {
-    "top_k": "top-k affinity",
     "mem_every": "memory frame every r frames",
     "deep_update_every": "deep update period; <0: on memory frames",
     "enable_long_term": Help(
@@ -30,6 +29,8 @@ INFERENCE_HELP: dict[str, str | Help] = {
     "max_mid_term_frames": "T_max",
     "num_prototypes": "P",
     "max_long_term_elements": "LT_max",
+    "top_k": "top-k affinity",
+    "memory_read": "how a frame reads memory: a name in xmem.memory.ops.READS",
 }
 TRACK_HELP: dict[str, str | Help] = {
     "size": "shorter side to process at; -1: original (default: the model's own, shown by "

@@ -77,16 +77,7 @@ class InferenceCore:
         self.last_deep_update_frame = -self.config.deep_update_every
 
     def _new_memory(self) -> MemoryManager:
-        c = self.config
-        return MemoryManager(
-            top_k=c.top_k,
-            enable_long_term=c.enable_long_term,
-            enable_long_term_count_usage=c.enable_long_term_count_usage,
-            min_mid_term_frames=c.min_mid_term_frames,
-            max_mid_term_frames=c.max_mid_term_frames,
-            num_prototypes=c.num_prototypes,
-            max_long_term_elements=c.max_long_term_elements,
-        )
+        return MemoryManager(self.config)
 
     @property
     def object_ids(self) -> list[int]:

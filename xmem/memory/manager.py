@@ -14,7 +14,9 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import Tensor
 
+from xmem.memory.config import MemoryConfig
 from xmem.memory.ops import (
+    READS,
     memory_operand,
     query_operand,
     readout,
@@ -23,8 +25,7 @@ from xmem.memory.ops import (
     sparse_readout,
     sparse_usage,
     topk_affinity,
-    topk_softmax,
-    usage,
+    topk_read,
 )
 from xmem.memory.store import Bucket, KeyValueMemoryStore
 
@@ -38,25 +39,20 @@ def max_pinned(min_mid_term_frames: int, max_mid_term_frames: int) -> int:
 
 
 class MemoryManager:
-    def __init__(
-        self,
-        *,
-        top_k: int | None,
-        enable_long_term: bool,
-        enable_long_term_count_usage: bool,
-        min_mid_term_frames: int,
-        max_mid_term_frames: int,
-        num_prototypes: int,
-        max_long_term_elements: int,
-    ) -> None:
-        self.top_k = top_k  # k
-        self.enable_long_term = enable_long_term
-        self.min_mid_term_frames = min_mid_term_frames  # T_min
-        self.max_mid_term_frames = max_mid_term_frames  # T_max
-        self.num_prototypes = num_prototypes  # P
-        self.max_long_term_elements = max_long_term_elements  # LT_max
-        self.work_mem = KeyValueMemoryStore(count_usage=enable_long_term)
-        self.long_mem = KeyValueMemoryStore(count_usage=enable_long_term_count_usage)
+    """The memory of one video, kept and read as ``config`` says (an ``InferenceConfig`` is
+    a :class:`MemoryConfig`)."""
+
+    def __init__(self, config: MemoryConfig | None = None) -> None:
+        c = self.config = config or MemoryConfig()
+        self.top_k = c.top_k  # k
+        self.enable_long_term = c.enable_long_term
+        self.min_mid_term_frames = c.min_mid_term_frames  # T_min
+        self.max_mid_term_frames = c.max_mid_term_frames  # T_max
+        self.num_prototypes = c.num_prototypes  # P
+        self.max_long_term_elements = c.max_long_term_elements  # LT_max
+        self._read = READS[c.memory_read]
+        self.work_mem = KeyValueMemoryStore(count_usage=c.enable_long_term)
+        self.long_mem = KeyValueMemoryStore(count_usage=c.enable_long_term_count_usage)
         # elements (h·w positions) per memory frame, fixed by the first write
         self.frame_elements: int | None = None
         self._sensory: Tensor | None = None  # 1×N×CH×h×w in object-slot order
@@ -126,8 +122,10 @@ class MemoryManager:
         long = self.long_mem.buckets.get(group) if self.enable_long_term else None
         parts: list[Bucket] = [long, work] if long is not None else [work]
         m_long = long.size if long is not None else 0
-        if self.top_k is None or self.top_k >= m_long + work.size:
-            return self._read_dense(group, parts, qk, qe)
+        if self._read is not topk_read or self.top_k is None or self.top_k >= m_long + work.size:
+            out, used = self._read(parts, qk, qe, self.top_k)
+            self._update_usage(group, used, m_long)
+            return out
         # top-k, kept sparse: the same affinity without the dense M×Q products
         operand = self._memory_operand(group, parts, qe is not None)
         sim = similarity_qm(operand, query_operand(qk, qe), out=self._sim_out(qk, operand))
@@ -163,16 +161,6 @@ class MemoryManager:
         if buffer is None or buffer.numel() < q * m:
             buffer = self._sim_buffer = qk.new_empty(q * m, dtype=torch.float32)
         return buffer[: q * m].view(q, m)
-
-    def _read_dense(self, group: int, parts: list[Bucket], qk: Tensor, qe: Tensor | None) -> Tensor:
-        sims = [similarity(p.key, p.shrinkage, qk, qe) for p in parts]  # M_part×Q each
-        affinity = topk_softmax(torch.cat(sims, dim=0), self.top_k)
-        m_long = parts[0].size if len(parts) == 2 else 0
-        self._update_usage(group, usage(affinity), m_long)
-        out = readout(affinity[m_long:], parts[-1].value)
-        if m_long:
-            out = out + readout(affinity[:m_long], parts[0].value)
-        return out
 
     def _update_usage(self, group: int, used: Tensor, m_long: int) -> None:
         self.work_mem.update_usage(group, used[m_long:])

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from typing import NamedTuple
+from collections.abc import Callable, Sequence
+from typing import NamedTuple, Protocol
 
 import torch
 from torch import Tensor
@@ -131,3 +132,41 @@ def sparse_usage(affinity: TopK, m: int) -> Tensor:
     """:func:`usage` of a sparse affinity: ``[M]``."""
     total = affinity.weights.new_zeros(m)
     return total.index_add_(0, affinity.indices.flatten(), affinity.weights.flatten())
+
+
+# -- memory reads: how a query frame reads memory, chosen by MemoryConfig.memory_read -------
+
+
+class MemoryPart(Protocol):
+    """A run of memory elements (long-term or working memory of one group)."""
+
+    key: Tensor  # CK×M
+    shrinkage: Tensor | None  # 1×M
+    value: Tensor  # N×CV×M
+
+
+# (parts in order, query key CK×Q, query selection CK×Q or None, top-k k or None)
+#   -> (readout N×CV×Q, usage of each memory element [M over all parts])
+Read = Callable[[Sequence[MemoryPart], Tensor, Tensor | None, int | None], tuple[Tensor, Tensor]]
+
+
+def topk_read(
+    parts: Sequence[MemoryPart], qk: Tensor, qe: Tensor | None, top_k: int | None
+) -> tuple[Tensor, Tensor]:
+    """The paper's read: the top-k softmax of the anisotropic L2 similarity over all parts
+    (:class:`~xmem.memory.manager.MemoryManager` runs it sparse when ``top_k`` < M)."""
+    sims = [similarity(p.key, p.shrinkage, qk, qe) for p in parts]  # M_part×Q each
+    affinity = topk_softmax(torch.cat(sims, dim=0), top_k)
+    out, start = None, 0
+    for p in parts:
+        size = p.key.shape[-1]
+        piece = readout(affinity[start : start + size], p.value)
+        out = piece if out is None else out + piece
+        start += size
+    assert out is not None, "a read needs at least one part of memory"
+    return out, usage(affinity)
+
+
+# The memory reads by name. A new read (a different affinity) is one function with the
+# signature of :data:`Read` registered here; ``--memory-read NAME`` chooses it.
+READS: dict[str, Read] = {"top_k": topk_read}
