@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +132,14 @@ def wait_job(workspace: Workspace, timeout: float = 60) -> dict:
             return status.__dict__
         assert time.monotonic() < deadline, f"job still running: {status}"
         time.sleep(0.02)
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
+    """Poll ``check`` until it holds; a regression fails here instead of hanging the suite."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"still waiting after {timeout:.0f} s: {what}"
+        time.sleep(0.01)
 
 
 def slow_tracking(monkeypatch: pytest.MonkeyPatch, seconds: float) -> None:

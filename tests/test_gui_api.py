@@ -35,6 +35,7 @@ from tests.gui_harness import (  # noqa: E402
     run_job,
     slow_tracking,
     wait_job,
+    wait_until,
 )
 from tests.scene import H, W, ids  # noqa: E402
 from xmem.cli import gui as gui_cli  # noqa: E402
@@ -173,8 +174,7 @@ def test_stop_ends_within_one_frame_and_keeps_what_was_computed(
     put_mask(client, 0, ids(0, 1))
     assert client.post("/api/track", json={"start": 0}).status_code == 200
     assert client.post("/api/track", json={"start": 0}).status_code == 409  # one job at a time
-    while workspace.job_status().done < 3:
-        time.sleep(0.01)
+    wait_until(lambda: workspace.job_status().done >= 3, "3 frames tracked")
     client.post("/api/stop")
     status = wait_job(workspace)
     assert status["stopped"] and "stopped" in status["message"]
@@ -203,8 +203,7 @@ def test_a_followed_track_is_one_request_per_update(
     slow_tracking(monkeypatch, 0.3)  # the job stays on each frame for a while
     put_mask(client, 0, ids(0, 1))
     assert client.post("/api/track", json={"start": 0}).status_code == 200
-    while workspace.job_status().done < 3:
-        time.sleep(0.01)
+    wait_until(lambda: workspace.job_status().done >= 3, "3 frames tracked")
     plain = client.get("/api/job/preview?masks=0")
     drawn = client.get("/api/job/preview")
     for r in (plain, drawn):
@@ -461,8 +460,7 @@ def test_cli_loads_and_runs_the_network_on_one_thread(
             put_mask(c, 0, ids(0, 1))
             for _ in range(2):
                 assert c.post("/api/track", json={"start": 0}).status_code == 200
-                while c.get("/api/job").json()["running"]:
-                    time.sleep(0.02)
+                wait_until(lambda: not c.get("/api/job").json()["running"], "the job to end")
 
     monkeypatch.setattr(gui_cli, "load_tracker", recorded_load)
     monkeypatch.setattr(Tracker, "track", recorded_track)

@@ -9,7 +9,25 @@ from __future__ import annotations
 
 
 class XMemError(Exception):
-    """A problem with the user's input or environment, explained in one line."""
+    """A problem with the user's input or environment, explained in one line.
+
+    ``status`` is the HTTP status a server answers it with (a front end chooses by the
+    error's type, never by its words): 400, the request was wrong.
+    """
+
+    status = 400
+
+
+class BusyError(XMemError):
+    """The request waits on work in progress (a running job): 409, try again after it."""
+
+    status = 409
+
+
+class DiskFullError(XMemError):
+    """Nothing could be written, the disk is full: 507."""
+
+    status = 507
 
 
 class ConfigError(XMemError, ValueError):

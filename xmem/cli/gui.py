@@ -94,9 +94,9 @@ def run(args: argparse.Namespace) -> int:
     token = access_token(args.host, args.token)
     options = track_options(args)
     device = select_device(args.device)
-    network = NetworkThread()  # loads the model and runs every job: one OpenMP pool
-    tracker = network.call(lambda: load_tracker(args, device, options))
-    workspace = Workspace(tracker, network)
+    thread = NetworkThread()  # loads the model and runs every job: one OpenMP pool
+    tracker = thread.call(lambda: load_tracker(args, device, options))
+    workspace = Workspace(tracker, thread)
     if args.input is not None or args.project is not None:
         try:
             workspace.open(args.input, args.project)

@@ -9,15 +9,17 @@ import secrets
 from collections.abc import Callable
 from pathlib import Path
 
-from xmem.errors import XMemError
+from xmem.errors import DiskFullError, XMemError
 
 
 def write_error(what: str, exc: OSError) -> XMemError:
     """The error to show for a failed write of ``what`` (a full disk said so plainly)."""
-    reason = exc.strerror or str(exc)
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        reason = "the disk is full (no space left on device); free some space and try again"
-    return XMemError(f"cannot save {what}: {reason}")
+        return DiskFullError(
+            f"cannot save {what}: the disk is full (no space left on device); free some space "
+            "and try again"
+        )
+    return XMemError(f"cannot save {what}: {exc.strerror or exc}")
 
 
 def replace_atomically(target: Path, write: Callable[[Path], object], what: str) -> None:

@@ -66,8 +66,8 @@ class Job:
         self._shown: tuple[int, np.ndarray, np.ndarray] | None = None  # index, RGB, ids
         self._finished = threading.Event()
 
-    def start(self, network: NetworkThread) -> Job:
-        network.submit(self._run)
+    def start(self, thread: NetworkThread) -> Job:
+        thread.submit(self._run)
         return self
 
     def stop(self) -> None:

@@ -31,6 +31,7 @@ from __future__ import annotations
 import errno
 import json
 import logging
+import mimetypes
 import secrets
 from importlib import resources
 from typing import Any
@@ -49,6 +50,9 @@ from .workspace import Workspace
 logger = logging.getLogger(__name__)
 
 COOKIE = "xmem_token"
+# The page is native ES modules, which browsers refuse unless served as JavaScript; some
+# systems map .js to text/plain (Windows' registry), so say it here.
+mimetypes.add_type("text/javascript", ".js")
 STATIC = resources.files("xmem.gui") / "static"
 
 
@@ -86,24 +90,26 @@ class ImportRequest(BaseModel):
     keyframes: bool = False
 
 
-def _status(exc: XMemError) -> int:
-    text = str(exc)
-    if "disk is full" in text:
-        return 507
-    if "already running" in text or "wait for the running job" in text:
-        return 409
-    return 400
-
-
 def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
     """The FastAPI app serving ``workspace``; ``token`` None: no authentication (loopback)."""
     app = FastAPI(title="xmem gui", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
+    _add_error_handlers(app)
+    if token is not None:
+        _add_token_check(app, token)
+    _add_project_routes(app, workspace)
+    _add_edit_routes(app, workspace)
+    _add_job_routes(app, workspace)
+    return app
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    """Errors as ``{"detail": message}``, with the status their type carries."""
 
     @app.exception_handler(XMemError)
     async def user_error(request: Request, exc: XMemError) -> JSONResponse:
         logger.error("error: %s", exc)
-        return JSONResponse({"detail": str(exc)}, status_code=_status(exc))
+        return JSONResponse({"detail": str(exc)}, status_code=exc.status)
 
     @app.exception_handler(OSError)
     async def os_error(request: Request, exc: OSError) -> JSONResponse:
@@ -112,25 +118,31 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
         logger.error("error: %s", message)
         return JSONResponse({"detail": message}, status_code=507 if full else 500)
 
-    if token is not None:
 
-        @app.middleware("http")
-        async def check_token(request: Request, call_next: Any) -> Response:
-            given = (
-                request.query_params.get("token")
-                or request.headers.get("x-xmem-token")
-                or request.cookies.get(COOKIE)
-                or ""
+def _add_token_check(app: FastAPI, token: str) -> None:
+    """Every request must carry ``token`` (query, header or the cookie set from the query)."""
+
+    @app.middleware("http")
+    async def check_token(request: Request, call_next: Any) -> Response:
+        given = (
+            request.query_params.get("token")
+            or request.headers.get("x-xmem-token")
+            or request.cookies.get(COOKIE)
+            or ""
+        )
+        if not secrets.compare_digest(given.encode(), token.encode()):
+            return JSONResponse(
+                {"detail": "missing or wrong token: open the URL that `xmem gui` printed"},
+                status_code=401,
             )
-            if not secrets.compare_digest(given.encode(), token.encode()):
-                return JSONResponse(
-                    {"detail": "missing or wrong token: open the URL that `xmem gui` printed"},
-                    status_code=401,
-                )
-            response: Response = await call_next(request)
-            if request.query_params.get("token"):
-                response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
-            return response
+        response: Response = await call_next(request)
+        if request.query_params.get("token"):
+            response.set_cookie(COOKIE, token, httponly=True, samesite="strict")
+        return response
+
+
+def _add_project_routes(app: FastAPI, workspace: Workspace) -> None:
+    """The page, and the project: open it, its frames and masks."""
 
     @app.get("/")
     def index() -> FileResponse:
@@ -163,6 +175,10 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
             media_type="application/octet-stream",
             headers={"X-XMem-Human": "1" if human else "0", "Cache-Control": "no-store"},
         )
+
+
+def _add_edit_routes(app: FastAPI, workspace: Workspace) -> None:
+    """A person's edits: annotations, objects, pins, imported masks."""
 
     @app.put("/api/annotation/{index}")
     async def save_annotation(index: int, request: Request) -> dict[str, Any]:
@@ -207,6 +223,10 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
         workspace.delete_object(object_id)
         return {"deleted": object_id}
 
+
+def _add_job_routes(app: FastAPI, workspace: Workspace) -> None:
+    """Jobs (track, fill, export): start, stop, follow."""
+
     @app.post("/api/track")
     def start_track(body: TrackRequest) -> dict[str, Any]:
         status = workspace.track(body.start, body.direction, body.count, body.adapt, body.until)
@@ -236,5 +256,3 @@ def create_app(workspace: Workspace, token: str | None = None) -> FastAPI:
     @app.get("/api/job")
     def job() -> dict[str, Any]:
         return workspace.job_status().__dict__
-
-    return app

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from xmem.errors import XMemError
+from xmem.errors import BusyError, XMemError
 from xmem.inference.quality import SUSPECT
 from xmem.io.frames import ImageFolderSource, open_frames
 from xmem.io.overlay import blend, palette_colours
@@ -89,14 +89,14 @@ class Workspace:
     4xx/5xx JSON reply.
     """
 
-    def __init__(self, tracker: Tracker, network: NetworkThread | None = None) -> None:
-        """``network``: the thread that loaded ``tracker``, which then runs the jobs (default:
+    def __init__(self, tracker: Tracker, thread: NetworkThread | None = None) -> None:
+        """``thread``: the thread that loaded ``tracker``, which then runs the jobs (default:
         a new one); see :class:`NetworkThread` for why it matters for speed."""
         self.tracker = tracker
         # Adapt (test-time adaptation) on or off per track; N steps from `xmem gui --adapt N`
         self.adapt_steps = tracker.adapt_steps or DEFAULT_ADAPT_STEPS
         self._trackers: dict[bool, Tracker] = {tracker.adapt_steps > 0: tracker}
-        self.network = network if network is not None else NetworkThread()
+        self.network_thread = thread if thread is not None else NetworkThread()
         self.project: Project | None = None
         self.error: str | None = None  # why the last open failed
         self.job: Job | None = None
@@ -110,7 +110,7 @@ class Workspace:
         """Open (or create) a project; on failure the message is kept for the page."""
         with self._lock:
             if self.busy:
-                raise XMemError("wait for the running job to finish (or stop it) first")
+                raise BusyError("wait for the running job to finish (or stop it) first")
             if source is None and project is None:
                 raise XMemError("give a video, a frames folder or a project folder")
             root = Path(project) if project else default_project_dir(Path(str(source)))
@@ -277,12 +277,12 @@ class Workspace:
         """The open project and the jobs' frame source, when no job runs (call under the lock)."""
         project = self.require()
         if self.busy:
-            raise XMemError("a job is already running; stop it first")
+            raise BusyError("a job is already running; stop it first")
         assert self._job_source is not None
         return project, self._job_source
 
     def _start(self, job: Job) -> JobStatus:
-        self.job = job.start(self.network)
+        self.job = job.start(self.network_thread)
         return job.snapshot()
 
     def tracker_for(self, adapt: bool) -> Tracker:
