@@ -24,6 +24,7 @@ lint: $(VENV)/.installed
 	$(PY) -m ruff check xmem tests scripts
 	$(PY) -m ruff format --check xmem tests scripts
 	$(PY) -m mypy xmem tests
+	$(PY) -m mypy --strict xmem
 
 # CI: lint, then every test (slow ones included; gpu ones skip themselves without CUDA)
 test: $(VENV)/.installed lint

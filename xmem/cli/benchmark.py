@@ -19,7 +19,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_MODEL = "xmem"
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "benchmark",
         help="measure speed (per stage) and memory on a synthetic video",

@@ -7,6 +7,7 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -26,7 +27,7 @@ logger = logging.getLogger(__name__)
 METHODS = ("xmem", "copy-first")
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "eval",
         help="J&F on a dataset (DAVIS, YouTube-VOS or a folder of sequences)",
@@ -81,7 +82,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _settings(
     args: argparse.Namespace, dataset: Dataset, device: torch.device, workers: int
-) -> dict:
+) -> dict[str, Any]:
     tracking = args.predictions is None and args.method == "xmem"
     options = track_options(args)
     return {
@@ -109,7 +110,7 @@ def _predictor(args: argparse.Namespace, device: torch.device) -> Predictor | No
     return xmem_predictor(load_tracker(args, device))
 
 
-def _peak_memory(device: torch.device, rank: int) -> dict:
+def _peak_memory(device: torch.device, rank: int) -> dict[str, Any]:
     rss = peak_rss_mb()
     cuda = torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else None
     return {"rank": rank, "peak_rss_mb": rss, "peak_cuda_mb": cuda}

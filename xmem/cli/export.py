@@ -26,7 +26,7 @@ formats:
 Every format also writes objects.json (each object's id, name and class)."""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "export",
         help="write an `xmem gui` project's masks in a training format",

@@ -14,7 +14,7 @@ from xmem.errors import XMemError
 logger = logging.getLogger(__name__)
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "gui",
         help="annotate a video in the browser: draw, track, correct, export (needs xmem[gui])",
@@ -82,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         import uvicorn
 
-        from xmem.gui.jobs import NetworkThread
         from xmem.gui.server import create_app
         from xmem.gui.workspace import Workspace
+        from xmem.runtime.network_thread import NetworkThread
     except ImportError as exc:
         raise XMemError(
             f"the GUI needs the gui extra ({exc.name} is missing): pip install 'xmem[gui]'"

@@ -23,7 +23,7 @@ logger = logging.getLogger(__name__)
 FLAGS = {"keyframes": "--ignore-person-figures", "references": "--person-references"}
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "serve",
         help="serve the Supervisely mask-tracking app (needs xmem[supervisely])",

@@ -40,7 +40,7 @@ test-time adaptation (--adapt N):
   existed."""
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "track",
         help="segment objects through a video from masks on some frames",

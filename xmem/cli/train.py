@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 from xmem.cli.flags import add_config_flags, given, option_errors
 from xmem.cli.options import select_device
@@ -39,7 +40,7 @@ HELP = {
 }
 
 
-def add_parser(sub: argparse._SubParsersAction) -> None:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "train",
         help="train XMem (static, video or synthetic stage)",
@@ -60,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def stage_config(args: argparse.Namespace) -> StageConfig:
     """The stage: defaults, then the --config file, then the options given."""
-    values: dict = {}
+    values: dict[str, Any] = {}
     if args.config is not None:
         try:
             values = json.loads(args.config.read_text())

@@ -16,20 +16,20 @@ from PIL import Image
 
 from xmem.errors import BusyError, XMemError
 from xmem.inference.quality import SUSPECT
+from xmem.inference.tracker import Tracker
 from xmem.io.frames import ImageFolderSource, open_frames
 from xmem.io.overlay import blend, palette_colours
 from xmem.io.source import FrameSource
 from xmem.io.video import VideoSource
 from xmem.memory.manager import max_pinned
 from xmem.model.weights import LITE0_ADAPT_STEPS
+from xmem.runtime.network_thread import NetworkThread
 
 from .exporting import check_format, default_export_dir
 from .importing import import_masks
 from .jobs import (
     Job,
     JobStatus,
-    NetworkThread,
-    Tracker,
     export,
     fill_frames,
     keyframes_around,

@@ -140,26 +140,8 @@ class InferenceCore:
 
         old_groups = [g for g in self.objects.groups if self.memory.has_memory(g.gid)]
         new_group = self.objects.add(given_ids) if given_ids else None
-        plan = plan_frame(
-            self.config,
-            frame_index=self.frame_index,
-            last_memory_frame=self.last_memory_frame,
-            last_deep_update_frame=self.last_deep_update_frame,
-            has_memory=bool(old_groups),
-            mask_given=given is not None,
-            all_objects_given=given is not None and set(self.objects.ids) <= set(given_ids),
-            last=end,
-        )
-        if pin and not end and not plan.memorise:
-            plan = dataclasses.replace(plan, memorise=True)
-        with stage(self.timer, "key_encoder"), self._autocast():
-            kf = self.network.encode_key(
-                image,
-                need_shrinkage=plan.memorise,
-                need_selection=self.config.enable_long_term or plan.segment,
-            )
-        if self._copy_network_outputs:
-            kf = kf._replace(**{k: v.clone() for k, v in kf._asdict().items() if v is not None})
+        plan = self._plan(bool(old_groups), given is not None, given_ids, end, pin)
+        kf = self._encode_key(image, plan)
         if new_group is not None:
             self.memory.add_objects(len(new_group.objects), self.network.hidden_dim, kf.key)
 
@@ -169,23 +151,63 @@ class InferenceCore:
         if plan.segment:
             self._segment(kf, old_groups, plan, prob_with_bg)
         if given is not None:
-            # given objects replace the prediction; the others keep it outside the given masks
-            given, _ = pad_to_multiple(given.to(self.device).float(), 16)
-            prob = prob_with_bg[1:]
-            prob[:, given.sum(0) > 0.5] = 0
-            for row, obj in enumerate(given_ids):
-                prob[self.objects.slot(obj)] = given[row]
-            _, prob_with_bg = aggregate(prob, dim=0)
+            prob_with_bg = self._override(prob_with_bg, given, given_ids)
         if plan.memorise and len(self.objects) > 0:
             self._memorise(image, kf, prob_with_bg, plan)
             if pin:
-                for group in self.objects.groups:
-                    if not self.memory.pin_last(group.gid):
-                        logger.warning("frame not pinned: it is the first memory frame (kept "
-                                       "anyway) or %d frames are pinned already",
-                                       self.memory.max_pinned)  # fmt: skip
-                        break
+                self._pin_last()
         return unpad(prob_with_bg, pad)
+
+    def _plan(
+        self, has_memory: bool, mask_given: bool, given_ids: Sequence[int], end: bool, pin: bool
+    ) -> FramePlan:
+        """What to do with this frame (:func:`plan_frame`); a pinned frame is memorised."""
+        plan = plan_frame(
+            self.config,
+            frame_index=self.frame_index,
+            last_memory_frame=self.last_memory_frame,
+            last_deep_update_frame=self.last_deep_update_frame,
+            has_memory=has_memory,
+            mask_given=mask_given,
+            all_objects_given=mask_given and set(self.objects.ids) <= set(given_ids),
+            last=end,
+        )
+        if pin and not end and not plan.memorise:
+            plan = dataclasses.replace(plan, memorise=True)
+        return plan
+
+    def _encode_key(self, image: Tensor, plan: FramePlan) -> KeyFeatures:
+        """The key encoder's features of the (padded, batched) frame."""
+        with stage(self.timer, "key_encoder"), self._autocast():
+            kf = self.network.encode_key(
+                image,
+                need_shrinkage=plan.memorise,
+                need_selection=self.config.enable_long_term or plan.segment,
+            )
+        if self._copy_network_outputs:
+            kf = kf._replace(**{k: v.clone() for k, v in kf._asdict().items() if v is not None})
+        return kf
+
+    def _override(self, prob_with_bg: Tensor, given: Tensor, given_ids: Sequence[int]) -> Tensor:
+        """Given objects replace the prediction; the others keep it outside the given masks."""
+        given, _ = pad_to_multiple(given.to(self.device).float(), 16)
+        prob = prob_with_bg[1:]
+        prob[:, given.sum(0) > 0.5] = 0
+        for row, obj in enumerate(given_ids):
+            prob[self.objects.slot(obj)] = given[row]
+        _, prob_with_bg = aggregate(prob, dim=0)
+        return prob_with_bg
+
+    def _pin_last(self) -> None:
+        """Keep the frame just memorised for the rest of the video, in every group."""
+        for group in self.objects.groups:
+            if not self.memory.pin_last(group.gid):
+                logger.warning(
+                    "frame not pinned: it is the first memory frame (kept anyway) or %d frames "
+                    "are pinned already",
+                    self.memory.max_pinned,
+                )
+                break
 
     def memory_frames(self) -> dict[int, dict[str, int]]:
         """Per object id, what its group's memory holds (:meth:`MemoryManager.frames`)."""
