@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -136,10 +136,11 @@ class OneSidedTracker:
         self.forward_start = forward_start
 
     def track(
-        self, frames: Iterable[tuple[int, np.ndarray]], annotations: dict[int, np.ndarray],
-        return_prob: bool = False, on_adapt: object = None,
+        self, frames: ImageFolderSource, annotations: dict[int, np.ndarray],
+        indices: Sequence[int] = (), return_prob: bool = False, on_adapt: object = None,
+        return_frames: bool = False,
     ) -> Iterator[FrameResult]:  # fmt: skip
-        for index, rgb in frames:
+        for index, rgb in frames.read(indices):
             h, w = rgb.shape[:2]
             p = torch.full((h, w), 0.2)
             if self.forward_start in annotations:

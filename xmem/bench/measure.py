@@ -36,6 +36,8 @@ from xmem.inference.tracker import Tracker
 from xmem.io.masks import default_palette, encode_mask
 from xmem.io.video import VideoSource
 from xmem.io.writer import BackgroundWriter
+from xmem.model.network import XMem
+from xmem.model.onnx_network import Network
 from xmem.runtime.machine import current_rss_mb, machine_facts
 
 logger = logging.getLogger(__name__)
@@ -177,7 +179,7 @@ def _configuration(
     return {
         "model": model,
         "model_config": dataclasses.asdict(network.config),
-        "parameters_m": round(sum(p.numel() for p in network.parameters()) / 1e6, 3),
+        "parameters_m": _parameters_m(network),
         **video,
         "size": size,
         "processing_size": list(processing_size(video["height"], video["width"], size)),
@@ -284,3 +286,10 @@ def _track_frames(
     ):
         records = list(_frame_records(iter(results), timer, device, bar, writer, masks))
     return rss_before, masks, records
+
+
+def _parameters_m(network: Network) -> float | None:
+    """Millions of parameters of a PyTorch network (None for ONNX graphs)."""
+    if not isinstance(network, XMem):
+        return None
+    return round(sum(p.numel() for p in network.parameters()) / 1e6, 3)

@@ -23,7 +23,8 @@ from xmem.inference.speed import SpeedOptions, prepared_with, tf32
 from xmem.inference.timing import StageTimer, stage
 from xmem.memory.manager import MemoryManager
 from xmem.model.aggregate import aggregate
-from xmem.model.network import KeyFeatures, XMem
+from xmem.model.network import KeyFeatures
+from xmem.model.onnx_network import Network
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class InferenceCore:
 
     def __init__(
         self,
-        network: XMem,
+        network: Network,
         config: InferenceConfig | None = None,
         precision: str = "fp32",
         timer: StageTimer | None = None,

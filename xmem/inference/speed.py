@@ -30,7 +30,7 @@ from torch import Tensor
 
 from xmem.errors import ConfigError
 from xmem.model.fuse import fold_batchnorm
-from xmem.model.network import XMem
+from xmem.model.onnx_network import Network, OnnxXMem
 
 CHANNELS_LAST = ("off", "encoders", "all")
 COMPILE_MODES = ("off", "default", "reduce-overhead", "max-autotune")
@@ -91,18 +91,20 @@ _PREPARED = "_xmem_prepared_with"  # the network_key of a prepared network
 _UNPREPARED = (False, "off", "off")
 
 
-def prepared_with(network: XMem) -> tuple[bool, str, str]:
+def prepared_with(network: Network) -> tuple[bool, str, str]:
     """What :func:`prepare_network` did to ``network``: (fold_bn, channels_last, compile)."""
     return getattr(network, _PREPARED, _UNPREPARED)
 
 
-def prepare_network(network: XMem, options: SpeedOptions) -> XMem:
+def prepare_network(network: Network, options: SpeedOptions) -> Network:
     """A copy of ``network`` for inference with the network-level fast paths of ``options``.
 
     The input network is untouched; with none of them on, it is returned as is, and so is a
     network this function already prepared with the same options. A network prepared with
     other options raises ValueError (prepare the original network instead).
     """
+    if isinstance(network, OnnxXMem):
+        return network  # graphs exported with batch norm folded; ONNX Runtime optimises them
     done = prepared_with(network)
     if done == options.network_key():
         return network

@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from xmem.errors import ConfigError
 from xmem.inference.adapt import AdaptConfig, AdaptReport, adapt_network
 from xmem.inference.core import InferenceCore
 from xmem.inference.image import (
@@ -49,6 +50,7 @@ from xmem.io.frames import open_frames
 from xmem.io.prefetch import Prefetch
 from xmem.io.source import FrameSource
 from xmem.model.network import XMem
+from xmem.model.onnx_network import Network, OnnxXMem
 
 logger = logging.getLogger(__name__)
 
@@ -254,14 +256,14 @@ class _Readback:
         return FrameResult(self.index, self.ids.numpy(), self.object_ids, self.prob, self.rgb)
 
 
-def resolve_adapt_steps(network: XMem, steps: int | None) -> int:
+def resolve_adapt_steps(network: Network, steps: int | None) -> int:
     """``steps``, or the network's own default when None."""
     if steps is None:
         steps = int(getattr(network, "default_adapt_steps", 0))
     return steps
 
 
-def resolve_size(network: XMem, size: int | None) -> int:
+def resolve_size(network: Network, size: int | None) -> int:
     """``size``, or the network's own default when None (sizes are checked by
     :class:`TrackOptions`)."""
     if size is None:
@@ -285,7 +287,7 @@ class Tracker:
             unprepared for that.
     """
 
-    def __init__(self, network: XMem, options: TrackOptions | None = None) -> None:
+    def __init__(self, network: Network, options: TrackOptions | None = None) -> None:
         self.options = options or TrackOptions()
         self.source_network = network
         self.network = prepare_network(network, self.options.speed)
@@ -293,12 +295,16 @@ class Tracker:
         self.current: InferenceCore | None = None  # the engine of the video tracked last
         self.size = resolve_size(network, self.options.size)  # the shorter side, or -1
         self.adapt_steps = resolve_adapt_steps(network, self.options.adapt_steps)
+        if isinstance(network, OnnxXMem):
+            _check_onnx(self.options, self.adapt_steps)
 
     @property
     def device(self) -> torch.device:
         return self.network.device
 
-    def engine(self, timer: StageTimer | None = None, network: XMem | None = None) -> InferenceCore:
+    def engine(
+        self, timer: StageTimer | None = None, network: Network | None = None
+    ) -> InferenceCore:
         """A fresh engine for one video, with this tracker's network (or ``network``, already
         prepared) and options."""
         o = self.options
@@ -316,6 +322,7 @@ class Tracker:
         """A fresh engine whose network is adapted to one annotated frame (uint8 H×W×3
         ``pixels`` and its mask at the processing size, as :meth:`track` prepares them)."""
         examples = [(pixels.cpu().numpy(), _ids_map(mask, objects))]
+        assert isinstance(self.source_network, XMem), "adaptation needs the PyTorch network"
         adapted, self.last_adapt = adapt_network(
             self.source_network, examples, AdaptConfig(steps=self.adapt_steps), progress
         )
@@ -470,11 +477,23 @@ def _step(
         )
 
 
+def _check_onnx(options: TrackOptions, adapt_steps: int) -> None:
+    """What the ONNX backend cannot do, said before any work."""
+    if adapt_steps > 0:
+        raise ConfigError(
+            "adapt_steps: test-time adaptation trains the network, which needs the PyTorch "
+            "backend (use adapt_steps 0 with ONNX graphs)",
+            "adapt_steps",
+        )
+    if options.precision != "fp32":
+        raise ConfigError("precision: the ONNX graphs run in fp32", "precision")
+
+
 _LEGACY = ("config", "size", "precision", "speed")
 
 
 def track(
-    network: XMem,
+    network: Network,
     frames: Frames,
     annotations: Mapping[int, Annotation],
     options: TrackOptions | None = None,
