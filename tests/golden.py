@@ -13,7 +13,7 @@ from xmem.inference.config import InferenceConfig
 from xmem.inference.core import InferenceCore
 from xmem.inference.image import to_tensor
 from xmem.inference.speed import SpeedOptions
-from xmem.model.network import XMem
+from xmem.model.onnx_network import Network
 
 SCENARIOS = json.loads((GOLDEN / "scenarios.json").read_text())
 
@@ -27,7 +27,7 @@ def annotation(ti: int) -> torch.Tensor:
 
 
 def run_scenario(
-    net: XMem, name: str, speed: SpeedOptions | None = None, precision: str = "fp32"
+    net: Network, name: str, speed: SpeedOptions | None = None, precision: str = "fp32"
 ) -> tuple[np.ndarray, InferenceCore]:
     spec = SCENARIOS[name]
     options = {k: v for k, v in spec["config"].items() if not k.endswith("_dim")}

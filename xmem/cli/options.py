@@ -5,6 +5,7 @@ device."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 
 import torch
 
@@ -84,6 +85,14 @@ def add_inference_options(
     g.add_argument(
         "--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ..."
     )
+    g.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="torch: PyTorch (default); onnx: ONNX Runtime on the CPU, fp32, no adaptation, "
+        "running the graphs of --weights exported by `xmem weights onnx` (a folder), or "
+        "exporting the weights once into the cache (needs the onnx extra)",
+    )
     add_speed_options(parser)
 
 
@@ -128,7 +137,23 @@ def load_tracker(
     from xmem.model.weights import from_pretrained
 
     options = options or track_options(args)
+    if getattr(args, "backend", "torch") == "onnx":
+        return _onnx_tracker(args, device, options)
     return Tracker(from_pretrained(args.weights, device=device), options)
+
+
+def _onnx_tracker(args: argparse.Namespace, device: torch.device, options: TrackOptions) -> Tracker:
+    """A tracker running the ONNX graphs of ``--weights`` (made once when not given)."""
+    from xmem.model.onnx_export import exported
+    from xmem.model.onnx_network import OnnxXMem, check_runtime
+
+    if device.type != "cpu":
+        raise XMemError("--backend onnx runs on the CPU: leave out --device or give cpu")
+    check_runtime()
+    if args.adapt_steps is None:  # the model's own adaptation needs PyTorch: none here
+        options = dataclasses.replace(options, adapt_steps=0)
+    with option_errors():
+        return Tracker(OnnxXMem(exported(args.weights)), options)
 
 
 def select_device(name: str) -> torch.device:

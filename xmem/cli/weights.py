@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 from xmem.errors import XMemError
+from xmem.model.onnx_export import MIN_OPSET
 from xmem.model.weights import (
     BUNDLED_DEFAULT,
     DEFAULT_WEIGHTS,
@@ -16,6 +19,8 @@ from xmem.model.weights import (
     download,
     list_weights,
 )
+
+logger = logging.getLogger(__name__)
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -45,12 +50,31 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     where.add_argument("name", metavar="NAME", help=f"one of {names}")
     where.set_defaults(run=run_path)
 
+    onnx = actions.add_parser(
+        "onnx",
+        help="export weights as ONNX graphs (key encoder, value encoder, decoder) and a manifest",
+        description="Write the network of WEIGHTS as three ONNX graphs with a dynamic image "
+        "size and number of objects, and manifest.json (model config, processing size, "
+        "hashes, measured differences from PyTorch). The memory read stays in the host "
+        "program: `xmem track --backend onnx --weights DIR` runs them; docs/onnx.md shows "
+        "them run with onnxruntime alone.",
+    )
+    onnx.add_argument("weights", metavar="WEIGHTS", help=f"one of {names}, or a checkpoint path")
+    onnx.add_argument("--out", "-o", type=Path, required=True, help="folder to write")
+    onnx.add_argument(
+        "--opset", type=int, default=MIN_OPSET, help=f"ONNX opset, at least {MIN_OPSET}"
+    )
+    onnx.add_argument("--overwrite", action="store_true", help="replace a non-empty --out")
+    onnx.set_defaults(run=run_onnx)
+
     parser.set_defaults(run=_no_action)  # the actions' own defaults override this
     return parser
 
 
 def _no_action(args: argparse.Namespace) -> int:
-    raise XMemError("choose an action: xmem weights list | download NAME | path NAME")
+    raise XMemError(
+        "choose an action: xmem weights list | download NAME | path NAME | onnx NAME --out DIR"
+    )
 
 
 def run_list(args: argparse.Namespace) -> int:
@@ -83,4 +107,18 @@ def run_download(args: argparse.Namespace) -> int:
 def run_path(args: argparse.Namespace) -> int:
     """Print the cache path of the named weights, whether or not it exists yet."""
     sys.stdout.write(f"{cached_path(args.name)}\n")
+    return 0
+
+
+def run_onnx(args: argparse.Namespace) -> int:
+    """Export the graphs and the manifest, and say where they are and how close they are."""
+    from xmem.model.onnx_export import export_weights
+
+    manifest = export_weights(args.weights, args.out, opset=args.opset, overwrite=args.overwrite)
+    for name, graph in manifest["graphs"].items():
+        d = manifest["tolerances"][name]
+        logger.info(
+            "%s: %s (max |ONNX - PyTorch| %.2g)", name, args.out / graph["file"], d["max_abs"]
+        )
+    sys.stdout.write(f"{args.out}\n")
     return 0

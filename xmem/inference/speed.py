@@ -24,12 +24,14 @@ import contextlib
 import copy
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import overload
 
 import torch
 from torch import Tensor
 
 from xmem.errors import ConfigError
 from xmem.model.fuse import fold_batchnorm
+from xmem.model.network import XMem
 from xmem.model.onnx_network import Network, OnnxXMem
 
 CHANNELS_LAST = ("off", "encoders", "all")
@@ -96,6 +98,10 @@ def prepared_with(network: Network) -> tuple[bool, str, str]:
     return getattr(network, _PREPARED, _UNPREPARED)
 
 
+@overload
+def prepare_network(network: XMem, options: SpeedOptions) -> XMem: ...
+@overload
+def prepare_network(network: OnnxXMem, options: SpeedOptions) -> OnnxXMem: ...
 def prepare_network(network: Network, options: SpeedOptions) -> Network:
     """A copy of ``network`` for inference with the network-level fast paths of ``options``.
 

@@ -13,14 +13,17 @@ check); :mod:`xmem.model.onnx_network` runs the graphs.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+import warnings
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -267,7 +270,10 @@ def export_onnx(
         stages = _stages(net)
         for graph in graphs(hidden):
             logger.info("exporting the %s", graph.name.replace("_", " "))
-            export_graph(stages[graph.name], graph, inputs[graph.name], staging / graph.file, opset)
+            with _quiet_exporter():
+                export_graph(
+                    stages[graph.name], graph, inputs[graph.name], staging / graph.file, opset
+                )
         sessions = {g.name: session(staging / g.file, threads=0) for g in graphs(hidden)}
         differences = stage_differences(net, lambda name, feed: sessions[name].run(None, feed))
         for name, d in differences.items():
@@ -280,6 +286,7 @@ def export_onnx(
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's folder is private
         staging.rename(out)
         logger.info(
             "exported %s to %s in %.0f s",
@@ -324,3 +331,57 @@ def _manifest(
         "tolerances": {name: {**d, "bound_relative": TOLERANCE} for name, d in differences.items()},
         "torch": torch.__version__,
     }
+
+
+def export_weights(
+    name_or_path: str | Path | None,
+    out: str | Path,
+    *,
+    opset: int = MIN_OPSET,
+    overwrite: bool = False,
+) -> dict[str, Any]:
+    """Export the weights ``name_or_path`` (a name of the weights table or a checkpoint path;
+    None: the default weights) into the folder ``out``; returns the manifest."""
+    from xmem.model.weights import from_pretrained, resolve_weights, table_entry
+
+    source = resolve_weights(name_or_path, download_missing=True)
+    network = from_pretrained(source)
+    info = table_entry(source)
+    model = info.name if info is not None else source.stem
+    return export_onnx(network, out, model=model, source=source, opset=opset, overwrite=overwrite)
+
+
+def exported(name_or_path: str | Path | None) -> Path:
+    """The export folder for ``name_or_path``: a folder holding a manifest as is; otherwise
+    the weights' export in the cache (``onnx/<file>-<sha256 prefix>``), made on first use."""
+    from xmem.model.weights import cache_dir, resolve_weights
+
+    if name_or_path is not None and (Path(name_or_path) / MANIFEST).is_file():
+        return Path(name_or_path)
+    source = resolve_weights(name_or_path, download_missing=True)
+    folder = cache_dir() / "onnx" / f"{source.stem}-{file_sha256(source)[:12]}"
+    if not (folder / MANIFEST).is_file():
+        logger.info("exporting %s to ONNX once, into %s (about a minute)", source.name, folder)
+        export_weights(source, folder, overwrite=True)
+    return folder
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter's notes (axis names, initializers merged) kept out of the user's log."""
+    quiet = logging.getLogger("onnx_ir")
+    level = quiet.level
+    quiet.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        quiet.setLevel(level)
