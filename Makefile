@@ -21,8 +21,8 @@ demo: $(VENV)/.installed
 	@WEIGHTS="$(WEIGHTS)" DEMO_OUT="$(DEMO_OUT)" PY="$(PY)" bash scripts/demo.sh
 
 lint: $(VENV)/.installed
-	$(PY) -m ruff check xmem tests scripts
-	$(PY) -m ruff format --check xmem tests scripts
+	$(PY) -m ruff check xmem tests scripts examples
+	$(PY) -m ruff format --check xmem tests scripts examples
 	$(PY) -m mypy xmem tests
 	$(PY) -m mypy --strict xmem
 

@@ -187,3 +187,26 @@ def test_the_onnxruntime_only_example(lite0_export: Path, tmp_path: Path) -> Non
             union = ((ours == o) | (theirs == o)).sum()
             ious.append(((ours == o) & (theirs == o)).sum() / union if union else 1.0)
     assert len(ious) == 2 * 60 and np.mean(ious) >= 0.85, np.mean(ious)
+
+
+def test_weights_are_exported_once_into_the_cache(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """``--backend onnx --weights NAME``: the first use exports into the cache, later ones
+    reuse it; a folder with a manifest is used as it is."""
+    from xmem.model import onnx_export
+
+    monkeypatch.setenv("XMEM_CACHE_DIR", str(tmp_path / "cache"))
+    made: list[Path] = []
+
+    def fake_export(name: object, out: Path, **kw: object) -> dict[str, object]:
+        made.append(Path(out))
+        Path(out).mkdir(parents=True)
+        (Path(out) / MANIFEST).write_text("{}")
+        return {}
+
+    monkeypatch.setattr(onnx_export, "export_weights", fake_export)
+    first = onnx_export.exported("xmem-lite0")
+    assert onnx_export.exported("xmem-lite0") == first and made == [first]
+    assert first.parent == tmp_path / "cache" / "onnx" and first.name.startswith("xmem-lite0-")
+    assert onnx_export.exported(first) == first
