@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
+import tempfile
 from pathlib import Path
 
-from xmem.cli.options import add_inference_options, option_errors, select_device, track_options
+import torch
+
+from xmem.cli.options import (
+    add_inference_options,
+    check_onnx_backend,
+    onnx_network,
+    option_errors,
+    select_device,
+    track_options,
+)
 from xmem.errors import XMemError
 from xmem.inference.options import TrackOptions
 from xmem.inference.speed import SpeedOptions
 from xmem.inference.tracker import Tracker
 from xmem.model.network import MODELS
+from xmem.model.onnx_network import Network
 
 logger = logging.getLogger(__name__)
 
@@ -101,22 +113,47 @@ def check_args(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from xmem import bench as benchmark
-    from xmem.model.network import random_network
-    from xmem.model.weights import from_pretrained
-
     check_args(args)
     options = track_options(args)
     if options.adapt_steps is None:  # the speed of tracking: adaptation only when asked for
         options = dataclasses.replace(options, adapt_steps=0)
     device = select_device(args.device)
+    with contextlib.ExitStack() as cleanup:
+        network, model = _network(args, device, cleanup)
+        return _run(args, options, network, model)
+
+
+def _network(
+    args: argparse.Namespace, device: torch.device, cleanup: contextlib.ExitStack
+) -> tuple[Network, str]:
+    """The network to time and its label: ``--weights`` or an architecture with random
+    weights, as PyTorch or (``--backend onnx``) as ONNX graphs (random weights exported into a
+    temporary folder first, not timed)."""
+    from xmem.model.network import random_network
+    from xmem.model.onnx_export import export_onnx
+    from xmem.model.onnx_network import OnnxXMem
+    from xmem.model.weights import from_pretrained
+
+    onnx = args.backend == "onnx"
     if args.weights is not None:
-        network = from_pretrained(args.weights, device=device)
-        model = f"weights {args.weights}"
-    else:
-        name = args.model or DEFAULT_MODEL
-        network = random_network(name, seed=args.seed, device=device)
-        model = f"{name} (random weights)"
+        if onnx:
+            return onnx_network(args.weights, device), f"weights {args.weights}, onnx"
+        return from_pretrained(args.weights, device=device), f"weights {args.weights}"
+    name = args.model or DEFAULT_MODEL
+    if onnx:
+        check_onnx_backend(device)  # before a minute of export
+    network = random_network(name, seed=args.seed, device=device)
+    if not onnx:
+        return network, f"{name} (random weights)"
+    folder = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="xmem-bench-")))
+    export_onnx(network, folder / "graphs", model=name)
+    return OnnxXMem(folder / "graphs"), f"{name} (random weights), onnx"
+
+
+def _run(args: argparse.Namespace, options: TrackOptions, network: Network, model: str) -> int:
+    """Time the run (and the eager baseline with ``--compare``); report and write."""
+    from xmem import bench as benchmark
+
     runs = [("", options)]
     if args.compare:
         baseline = TrackOptions(options.config, options.size, "fp32", SpeedOptions.eager())

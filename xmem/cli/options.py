@@ -16,6 +16,7 @@ from xmem.inference.core import PRECISIONS
 from xmem.inference.options import TrackOptions
 from xmem.inference.speed import CHANNELS_LAST, COMPILE_MODES, SpeedOptions
 from xmem.inference.tracker import Tracker
+from xmem.model.onnx_network import OnnxXMem
 
 __all__ = ["flag", "flag_message", "option_errors"]  # re-exported: the flags' one home is .flags
 
@@ -143,17 +144,30 @@ def load_tracker(
 
 
 def _onnx_tracker(args: argparse.Namespace, device: torch.device, options: TrackOptions) -> Tracker:
-    """A tracker running the ONNX graphs of ``--weights`` (made once when not given)."""
+    """A tracker running the ONNX graphs of ``--weights``."""
+    network = onnx_network(args.weights, device)
+    if args.adapt_steps is None:  # the model's own adaptation needs PyTorch: none here
+        options = dataclasses.replace(options, adapt_steps=0)
+    with option_errors():
+        return Tracker(network, options)
+
+
+def onnx_network(weights: str | None, device: torch.device) -> OnnxXMem:
+    """The ONNX graphs of ``--weights`` (an export folder, or weights exported once into the
+    cache), checked to run here."""
     from xmem.model.onnx_export import exported
-    from xmem.model.onnx_network import OnnxXMem, check_runtime
+
+    check_onnx_backend(device)
+    return OnnxXMem(exported(weights))
+
+
+def check_onnx_backend(device: torch.device) -> None:
+    """``--backend onnx`` runs on the CPU, with ONNX Runtime installed."""
+    from xmem.model.onnx_network import check_runtime
 
     if device.type != "cpu":
         raise XMemError("--backend onnx runs on the CPU: leave out --device or give cpu")
     check_runtime()
-    if args.adapt_steps is None:  # the model's own adaptation needs PyTorch: none here
-        options = dataclasses.replace(options, adapt_steps=0)
-    with option_errors():
-        return Tracker(OnnxXMem(exported(args.weights)), options)
 
 
 def select_device(name: str) -> torch.device:

@@ -261,28 +261,12 @@ def export_onnx(
 
     check_runtime()
     net = fold_batchnorm(network.cpu().float()).eval()
-    hidden = net.config.hidden_dim > 0
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         started = time.perf_counter()
-        inputs = sample_inputs(net)
-        stages = _stages(net)
-        for graph in graphs(hidden):
-            logger.info("exporting the %s", graph.name.replace("_", " "))
-            with _quiet_exporter():
-                export_graph(
-                    stages[graph.name], graph, inputs[graph.name], staging / graph.file, opset
-                )
-        sessions = {g.name: session(staging / g.file, threads=0) for g in graphs(hidden)}
-        differences = stage_differences(net, lambda name, feed: sessions[name].run(None, feed))
-        for name, d in differences.items():
-            if d["relative"] > TOLERANCE:
-                raise XMemError(
-                    f"the exported {name} differs from PyTorch by {d['max_abs']:.3g} "
-                    f"({d['relative']:.2g} of its range, more than {TOLERANCE:g})"
-                )
-        manifest = _manifest(net, staging, hidden, opset, differences, model, source)
+        differences = _write_checked_graphs(net, staging, opset, session)
+        manifest = _manifest(net, staging, opset, differences, model, source)
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if out.exists():
             shutil.rmtree(out)
@@ -300,10 +284,32 @@ def export_onnx(
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def _write_checked_graphs(
+    net: XMem, folder: Path, opset: int, session: Callable[..., Any]
+) -> dict[str, dict[str, float]]:
+    """Export the three graphs into ``folder`` and measure them against PyTorch with ONNX
+    Runtime; a stage beyond :data:`TOLERANCE` is an error."""
+    inputs = sample_inputs(net)
+    stages = _stages(net)
+    hidden = net.config.hidden_dim > 0
+    for graph in graphs(hidden):
+        logger.info("exporting the %s", graph.name.replace("_", " "))
+        with _quiet_exporter():
+            export_graph(stages[graph.name], graph, inputs[graph.name], folder / graph.file, opset)
+    sessions = {g.name: session(folder / g.file, threads=0) for g in graphs(hidden)}
+    differences = stage_differences(net, lambda name, feed: sessions[name].run(None, feed))
+    for name, d in differences.items():
+        if d["relative"] > TOLERANCE:
+            raise XMemError(
+                f"the exported {name} differs from PyTorch by {d['max_abs']:.3g} "
+                f"({d['relative']:.2g} of its range, more than {TOLERANCE:g})"
+            )
+    return differences
+
+
 def _manifest(
     net: XMem,
     folder: Path,
-    hidden: bool,
     opset: int,
     differences: dict[str, dict[str, float]],
     model: str | None,
@@ -326,7 +332,7 @@ def _manifest(
                 "inputs": list(g.inputs),
                 "outputs": list(g.outputs),
             }
-            for g in graphs(hidden)
+            for g in graphs(net.config.hidden_dim > 0)
         },
         "tolerances": {name: {**d, "bound_relative": TOLERANCE} for name, d in differences.items()},
         "torch": torch.__version__,
