@@ -576,7 +576,7 @@ def test_a_new_endpoint_is_a_handler_and_one_table_entry(
 ) -> None:
     """A handler method on XMemTracking and one entry in ``endpoints()``: the route and the
     check of bodies follow (here on a fresh server, as the SDK's is made once)."""
-    from fastapi import FastAPI
+    from fastapi import FastAPI, Request
 
     from xmem.integrations.supervisely.app import XMemTracking
     from xmem.integrations.supervisely.routes import register
@@ -590,7 +590,20 @@ def test_a_new_endpoint_is_a_handler_and_one_table_entry(
         XMemTracking, "endpoints", lambda self: {**table(self), "frames_of": self.frames_of}
     )
     server = FastAPI()
-    register(server, app.endpoints(), app.api_from_request, app.track_api_files)
+    # the SDK makes each request's Api from its token; this handler does not call the platform
+    register(server, app.endpoints(), lambda request: None, app.track_api_files)
+
+    @server.middleware("http")
+    async def sdk_state(request: Request, call_next: Any) -> Any:
+        """What the SDK's server adds before any route (supervisely/app/fastapi/subapp.py):
+        the JSON body's context and state on ``request.state``."""
+        if "application/json" in request.headers.get("Content-Type", ""):
+            content = await request.json()
+            if isinstance(content, dict):
+                request.state.context = content.get("context")
+                request.state.state = content.get("state")
+        return await call_next(request)
+
     with TestClient(server) as c:
         r = c.post("/frames_of", json={"context": {"frames": 7}, "state": {}})
         assert r.status_code == 200 and r.json() == {"frames": 7, "device": "cpu"}
