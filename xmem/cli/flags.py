@@ -19,13 +19,16 @@ import typing
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from xmem.errors import ConfigError, XMemError
 
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
 # fields whose flag is not ``--`` + the field name with dashes
 FLAGS = {"enable_long_term": "--disable-long-term", "adapt_steps": "--adapt"}
-C = TypeVar("C")
+C = TypeVar("C", bound="DataclassInstance")
 
 
 @dataclass(frozen=True)
@@ -112,7 +115,7 @@ def from_args(base: C, args: argparse.Namespace, exclude: Collection[str] = ()) 
     """The config ``base`` with the fields given on the command line replaced; checked by
     the config (a ConfigError names the flags)."""
     with option_errors():
-        return dataclasses.replace(base, **given(type(base), args, exclude))  # type: ignore[type-var]
+        return dataclasses.replace(base, **given(type(base), args, exclude))
 
 
 def _default(f: dataclasses.Field[Any]) -> Any:

@@ -95,8 +95,11 @@ class KeyValueMemoryStore:
         bucket.selection = _cat(bucket.selection, selection)
         bucket.value = torch.cat([bucket.value, value], dim=-1)
         if use is not None and life is not None:
-            bucket.use_count = torch.cat([bucket.use_count, use])  # type: ignore[list-item]
-            bucket.life_count = torch.cat([bucket.life_count, life])  # type: ignore[list-item]
+            assert bucket.use_count is not None and bucket.life_count is not None, (
+                "a store counts usage from its first write or never"
+            )
+            bucket.use_count = torch.cat([bucket.use_count, use])
+            bucket.life_count = torch.cat([bucket.life_count, life])
 
     def update_usage(self, group: int, usage: Tensor) -> None:
         """Add one read's usage (M) to the use counts; every element lives one read longer."""
