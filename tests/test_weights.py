@@ -513,7 +513,8 @@ def test_track_uses_the_network_size_unless_given(bundle: Path) -> None:
     first[30:60, 40:90] = 1
 
     def probs(**kwargs: object) -> list[np.ndarray]:
-        options = TrackOptions(**kwargs)  # type: ignore[arg-type]
+        # max_size 1: no larger size for the small object (tests/test_sizing.py)
+        options = TrackOptions(max_size=1, **kwargs)  # type: ignore[arg-type]
         results = track(net, frames, {0: first}, options, return_prob=True)
         return [r.prob.numpy() for r in results if r.prob is not None]
 

@@ -130,9 +130,11 @@ def run_benchmark(
     """
     _check_arguments(frames, height, width, objects, warmup)
     video = {"frames": frames, "height": height, "width": width, "objects": objects, "seed": seed}
-    configuration = _configuration(tracker, model, video, stage_times=stage_times, warmup=warmup)
-    machine = machine_facts(tracker.device)  # before any work: date and load average of the start
     first_mask = synthetic_first_mask(height, width, objects, seed)
+    configuration = _configuration(
+        tracker, model, video, tracker.size_for(first_mask), stage_times=stage_times, warmup=warmup
+    )
+    machine = machine_facts(tracker.device)  # before any work: date and load average of the start
     run = _track_video(
         tracker,
         first_mask,
@@ -166,11 +168,18 @@ def _check_arguments(frames: int, height: int, width: int, objects: int, warmup:
 
 
 def _configuration(
-    tracker: Tracker, model: str | None, video: dict[str, int], *, stage_times: bool, warmup: int
+    tracker: Tracker,
+    model: str | None,
+    video: dict[str, int],
+    size: int,
+    *,
+    stage_times: bool,
+    warmup: int,
 ) -> dict[str, Any]:
     """The configuration recorded with the result: network, ``video`` (frames, height, width,
-    objects, seed), options and device."""
-    network, size, device = tracker.network, tracker.size, tracker.device
+    objects, seed), the processing size of the video (larger than the tracker's for small
+    objects), options and device."""
+    network, device = tracker.network, tracker.device
     config, precision, speed = (
         tracker.options.config,
         tracker.options.precision,

@@ -45,6 +45,12 @@ TRACK_HELP: dict[str, str | Help] = {
         "own, 25 for xmem-lite0, 0 for the others)",
         metavar="N",
     ),
+    "max_size": Help(
+        "a video whose smallest object on the first annotated frame would be under 32 pixels "
+        "across at the processing size is processed larger, up to this shorter side and the "
+        "video's own (default: twice the size, 480 for xmem-lite0); the size itself: never",
+        metavar="SIZE",
+    ),
 }
 SPEED_HELP: dict[str, str | Help] = {
     "fold_bn": "fold batch norm into the convolutions",

@@ -24,6 +24,11 @@ class TrackOptions:
         this many steps on pseudo-clips made from the first annotated frame
         (:mod:`xmem.inference.adapt`); 0: none, the network as it is; None: the network's
         ``default_adapt_steps`` (each pretrained model's own: 25 for xmem-lite0, else 0).
+    max_size: the largest size a small object may ask for: when the smallest object given on
+        the first annotated frame would span fewer than 32 pixels (the square root of its
+        area) at ``size``, the video is processed at the size that brings it to 32, up to
+        ``max_size`` and the frame's own shorter side (:mod:`xmem.inference.sizing`); None:
+        twice the size; ``max_size`` ≤ ``size``: never larger.
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
@@ -31,6 +36,7 @@ class TrackOptions:
     precision: str = "fp32"
     speed: SpeedOptions = field(default_factory=SpeedOptions)
     adapt_steps: int | None = None
+    max_size: int | None = None
 
     def __post_init__(self) -> None:
         if self.size is not None and (self.size == 0 or self.size < -1):
@@ -38,6 +44,8 @@ class TrackOptions:
                 f"size must be positive, or -1 to keep the original resolution, got {self.size}",
                 "size",
             )
+        if self.max_size is not None and self.max_size <= 0:
+            raise ConfigError(f"max_size must be positive, got {self.max_size}", "max_size")
         if self.precision not in PRECISIONS:
             raise ConfigError(
                 f"precision must be one of {', '.join(sorted(PRECISIONS))}, got {self.precision!r}",

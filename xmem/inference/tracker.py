@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import warnings
 from collections.abc import (
     Callable,
@@ -44,6 +45,7 @@ from xmem.inference.image import (
     upsample_prob,
 )
 from xmem.inference.options import TrackOptions
+from xmem.inference.sizing import default_max_size, size_for_objects
 from xmem.inference.speed import prepare_network
 from xmem.inference.timing import StageTimer, stage
 from xmem.io.frames import open_frames
@@ -147,6 +149,25 @@ def _annotation_hw(annotation: Annotation) -> tuple[int, int]:
     if isinstance(annotation, ObjectMasks):
         return annotation.masks.shape[1], annotation.masks.shape[2]
     return annotation.shape[0], annotation.shape[1]
+
+
+def _object_areas(annotation: Annotation) -> list[int]:
+    """The pixel count of each object of an annotation."""
+    if isinstance(annotation, ObjectMasks):
+        return [int(np.count_nonzero(m)) for m in annotation.masks]
+    counts = np.bincount(np.asarray(annotation, dtype=np.int64).ravel())
+    return [int(c) for c in counts[1:] if c > 0]
+
+
+def _first_annotation(
+    annotations: Mapping[int, Annotation], indices: Sequence[int] | None, reverse: bool
+) -> Annotation | None:
+    """The annotation that starts tracking: the first annotated frame in processing order."""
+    tracked = None if indices is None else set(indices)
+    keys = [k for k in annotations if tracked is None or k in tracked]
+    if not keys:
+        return None
+    return annotations[max(keys) if reverse else min(keys)]
 
 
 def _frame_pairs(
@@ -294,6 +315,7 @@ class Tracker:
         self.last_adapt: AdaptReport | None = None  # the last video's adaptation
         self.current: InferenceCore | None = None  # the engine of the video tracked last
         self.size = resolve_size(network, self.options.size)  # the shorter side, or -1
+        self.video_size = self.size  # the last video's, larger for a small object
         self.adapt_steps = resolve_adapt_steps(network, self.options.adapt_steps)
         if isinstance(network, OnnxXMem):
             _check_onnx(self.options, self.adapt_steps)
@@ -329,6 +351,24 @@ class Tracker:
         return self.engine(timer, prepare_network(adapted, self.options.speed))
 
     @torch.inference_mode()
+    def size_for(self, annotation: Annotation | None) -> int:
+        """The processing size of a video whose first annotated frame is ``annotation``:
+        the tracker's size, or larger for a small object (:mod:`xmem.inference.sizing`)."""
+        if annotation is None:
+            return self.size
+        max_size = self.options.max_size or default_max_size(self.size)
+        areas = _object_areas(annotation)
+        smallest = min((a for a in areas if a > 0), default=0)
+        size = size_for_objects(self.size, max_size, _annotation_hw(annotation), smallest)
+        if size != self.size:
+            logger.info(
+                "processing at %d instead of %d: the smallest object is %.2f %% of the frame",
+                size,
+                self.size,
+                100 * smallest / math.prod(_annotation_hw(annotation)),
+            )
+        return size
+
     def track(
         self,
         frames: Frames,
@@ -372,6 +412,7 @@ class Tracker:
         """
         pairs, source = _frame_pairs(frames, reverse, indices)
         pin = self.options.speed.pin_memory and self.device.type == "cuda"
+        self.video_size = self.size_for(_first_annotation(annotations, indices, reverse))
         prepared, decoding = self._decoded(pairs, pin, return_frames, timer)
         try:
             yield from self._results(
@@ -394,7 +435,7 @@ class Tracker:
     ) -> tuple[Iterable[_Frame], Prefetch[_Frame] | None]:
         """The prepared frames, and the decoding thread that prepares them ahead (to close)."""
         overlap = self.options.speed.overlap_io
-        prepared = _prepared(pairs, self.size, pin, return_frames, None if overlap else timer)
+        prepared = _prepared(pairs, self.video_size, pin, return_frames, None if overlap else timer)
         if not overlap:
             return prepared, None
         decoding = Prefetch(prepared, DECODE_AHEAD, join=True, name="xmem-decode")
