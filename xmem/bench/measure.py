@@ -130,11 +130,8 @@ def run_benchmark(
     """
     _check_arguments(frames, height, width, objects, warmup)
     video = {"frames": frames, "height": height, "width": width, "objects": objects, "seed": seed}
-    first_mask = synthetic_first_mask(height, width, objects, seed)
-    configuration = _configuration(
-        tracker, model, video, tracker.size_for(first_mask), stage_times=stage_times, warmup=warmup
-    )
     machine = machine_facts(tracker.device)  # before any work: date and load average of the start
+    first_mask = synthetic_first_mask(height, width, objects, seed)
     run = _track_video(
         tracker,
         first_mask,
@@ -148,6 +145,10 @@ def run_benchmark(
     )
     with contextlib.suppress(OSError, AttributeError):
         machine["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    # the size the video was processed at: the tracker's, larger for small objects
+    configuration = _configuration(
+        tracker, model, video, tracker.video_size, stage_times=stage_times, warmup=warmup
+    )
     summary = _summary(run, first_mask, warmup, tracker.device)
     return BenchmarkResult(run.records, summary, machine, configuration, run.masks)
 

@@ -152,11 +152,12 @@ def _annotation_hw(annotation: Annotation) -> tuple[int, int]:
 
 
 def _object_areas(annotation: Annotation) -> list[int]:
-    """The pixel count of each object of an annotation."""
+    """The pixel count of each object of an annotation that has pixels."""
     if isinstance(annotation, ObjectMasks):
-        return [int(np.count_nonzero(m)) for m in annotation.masks]
-    counts = np.bincount(np.asarray(annotation, dtype=np.int64).ravel())
-    return [int(c) for c in counts[1:] if c > 0]
+        counts = np.array([np.count_nonzero(m) for m in annotation.masks])
+    else:
+        counts = np.bincount(np.asarray(annotation, dtype=np.int64).ravel())[1:]
+    return [int(c) for c in counts if c > 0]
 
 
 def _first_annotation(
@@ -350,25 +351,25 @@ class Tracker:
         )
         return self.engine(timer, prepare_network(adapted, self.options.speed))
 
-    @torch.inference_mode()
     def size_for(self, annotation: Annotation | None) -> int:
         """The processing size of a video whose first annotated frame is ``annotation``:
         the tracker's size, or larger for a small object (:mod:`xmem.inference.sizing`)."""
         if annotation is None:
             return self.size
         max_size = self.options.max_size or default_max_size(self.size)
-        areas = _object_areas(annotation)
-        smallest = min((a for a in areas if a > 0), default=0)
-        size = size_for_objects(self.size, max_size, _annotation_hw(annotation), smallest)
+        hw = _annotation_hw(annotation)
+        smallest = min(_object_areas(annotation), default=0)
+        size = size_for_objects(self.size, max_size, hw, smallest)
         if size != self.size:
             logger.info(
                 "processing at %d instead of %d: the smallest object is %.2f %% of the frame",
                 size,
                 self.size,
-                100 * smallest / math.prod(_annotation_hw(annotation)),
+                100 * smallest / math.prod(hw),
             )
         return size
 
+    @torch.inference_mode()
     def track(
         self,
         frames: Frames,
@@ -413,7 +414,7 @@ class Tracker:
         pairs, source = _frame_pairs(frames, reverse, indices)
         pin = self.options.speed.pin_memory and self.device.type == "cuda"
         self.video_size = self.size_for(_first_annotation(annotations, indices, reverse))
-        prepared, decoding = self._decoded(pairs, pin, return_frames, timer)
+        prepared, decoding = self._decoded(pairs, self.video_size, pin, return_frames, timer)
         try:
             yield from self._results(
                 _timed(prepared, timer) if timer is not None else prepared,
@@ -429,13 +430,15 @@ class Tracker:
     def _decoded(
         self,
         pairs: Iterable[tuple[int, np.ndarray]],
+        size: int,
         pin: bool,
         return_frames: bool,
         timer: StageTimer | None,
     ) -> tuple[Iterable[_Frame], Prefetch[_Frame] | None]:
-        """The prepared frames, and the decoding thread that prepares them ahead (to close)."""
+        """The frames prepared at ``size``, and the decoding thread that prepares them ahead
+        (to close)."""
         overlap = self.options.speed.overlap_io
-        prepared = _prepared(pairs, self.video_size, pin, return_frames, None if overlap else timer)
+        prepared = _prepared(pairs, size, pin, return_frames, None if overlap else timer)
         if not overlap:
             return prepared, None
         decoding = Prefetch(prepared, DECODE_AHEAD, join=True, name="xmem-decode")
