@@ -26,28 +26,30 @@ from tqdm import tqdm
 log = logging.getLogger("zoom_out")
 
 
+def _centred(canvas: Image.Image, image: Image.Image, factor: float, resample: int) -> Image.Image:
+    """``canvas`` with ``image`` shrunk by ``factor`` pasted in its middle."""
+    w, h = image.size
+    small = image.resize((max(1, round(w / factor)), max(1, round(h / factor))), resample)
+    canvas.paste(small, ((w - small.width) // 2, (h - small.height) // 2))
+    return canvas
+
+
 def zoom_frame(frame: Image.Image, factor: float) -> Image.Image:
     """``frame`` shrunk by ``factor`` in the middle of its own heavily blurred copy."""
     w, h = frame.size
-    small = frame.resize((max(1, round(w / factor)), max(1, round(h / factor))), Image.BILINEAR)
     quarter = frame.resize((max(1, w // 4), max(1, h // 4)), Image.BILINEAR)
     canvas = quarter.filter(ImageFilter.BoxBlur(31)).resize((w, h), Image.BILINEAR)
-    canvas.paste(small, ((w - small.width) // 2, (h - small.height) // 2))
-    return canvas
+    return _centred(canvas, frame, factor, Image.BILINEAR)
 
 
 def zoom_mask(mask: Image.Image, factor: float) -> Image.Image:
     """The annotation shrunk the same way (nearest neighbour) on an empty canvas; the palette
     is kept."""
-    w, h = mask.size
-    small = mask.resize((max(1, round(w / factor)), max(1, round(h / factor))), Image.NEAREST)
-    canvas = Image.new(mask.mode, (w, h), 0)
-    if mask.mode == "P":
-        palette = mask.getpalette()
-        if palette is not None:
-            canvas.putpalette(palette)
-    canvas.paste(small, ((w - small.width) // 2, (h - small.height) // 2))
-    return canvas
+    canvas = Image.new(mask.mode, mask.size, 0)
+    palette = mask.getpalette() if mask.mode == "P" else None
+    if palette is not None:
+        canvas.putpalette(palette)
+    return _centred(canvas, mask, factor, Image.NEAREST)
 
 
 def _save(image: Image.Image, path: Path) -> None:
@@ -75,12 +77,13 @@ def main() -> None:
             with Image.open(path) as image:
                 frame = zoom_frame(image.convert("RGB"), args.factor)
             _save(frame, args.out / "JPEGImages" / args.resolution / name / path.name)
-        for path in sorted((args.source / "Annotations" / args.resolution / name).glob("*.png")):
+        masks = sorted((args.source / "Annotations" / args.resolution / name).glob("*.png"))
+        for i, path in enumerate(masks):
             with Image.open(path) as image:
                 mask = zoom_mask(image, args.factor)
             _save(mask, args.out / "Annotations" / args.resolution / name / path.name)
-        first = sorted((args.out / "Annotations" / args.resolution / name).glob("*.png"))[0]
-        areas.append((100 * float((np.asarray(Image.open(first)) > 0).mean()), name))
+            if i == 0:
+                areas.append((100 * float((np.asarray(mask) > 0).mean()), name))
     for area, name in sorted(areas):
         log.info("%-20s object on the first frame: %.2f %% of the frame", name, area)
 

@@ -91,7 +91,7 @@ def test_a_large_object_is_tracked_exactly_as_before() -> None:
 
 
 @pytest.mark.slow
-def test_the_sample_clip_zoomed_out_is_followed_at_the_larger_size(tmp_path: Path) -> None:
+def test_the_sample_clip_zoomed_out_is_followed_at_the_larger_size() -> None:
     """The sample clip shrunk three times into a blurred canvas (scripts/zoom_out.py): its two
     objects become small. The bundled model, without adaptation, follows them much better at
     the size they ask for than at its own 240 (measured: mean IoU 0.935 at 360, 0.859 at 240)."""
