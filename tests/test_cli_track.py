@@ -204,6 +204,7 @@ def test_every_option_together(
         "bf16",
         "--size",
         "48",
+        "--flip",
     )
     assert r.code == 0, r.output
     masks = check_masks(out, video_names())

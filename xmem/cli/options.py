@@ -51,6 +51,8 @@ TRACK_HELP: dict[str, str | Help] = {
         "video's own (default: twice the size, 480 for xmem-lite0); the size itself: never",
         metavar="SIZE",
     ),
+    "flip": "test-time flip: segment each frame and its mirror image and remember their mean; "
+    "twice the compute",
 }
 SPEED_HELP: dict[str, str | Help] = {
     "fold_bn": "fold batch norm into the convolutions",

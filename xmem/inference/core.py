@@ -10,13 +10,14 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor
 
 from xmem.errors import ConfigError
 from xmem.inference.config import InferenceConfig
-from xmem.inference.image import pad_to_multiple, unpad
+from xmem.inference.image import Pad, pad_to_multiple, unpad
 from xmem.inference.object_manager import ObjectGroup, ObjectManager
 from xmem.inference.policy import FramePlan, plan_frame
 from xmem.inference.speed import SpeedOptions, prepared_with, tf32
@@ -29,6 +30,20 @@ from xmem.model.onnx_network import Network
 logger = logging.getLogger(__name__)
 
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class Segmented:
+    """A frame segmented by :meth:`InferenceCore.segment`, waiting for
+    :meth:`InferenceCore.commit`: the padded batched image, its padding, key features, plan
+    and the padded (1+N)×H×W probabilities, background first."""
+
+    image: Tensor
+    pad: Pad
+    kf: KeyFeatures
+    plan: FramePlan
+    prob: Tensor
+    pin: bool
 
 
 class InferenceCore:
@@ -131,10 +146,28 @@ class InferenceCore:
             Probabilities (1+N)×H×W, float32, background first, then :attr:`object_ids`;
             :meth:`prob_to_ids` turns them into an id map.
         """
-        given_ids, given = self._parse_mask(mask, objects, image.shape[-2:])
-        if len(self.objects) == 0 and not given_ids:
+        segmented = self.segment(image, mask, objects, end, pin)
+        if segmented is None:
             # nothing to track yet: the video has not started for this engine
             return torch.ones((1, *image.shape[-2:]), device=self.device)
+        return self.commit(segmented)
+
+    @torch.inference_mode()
+    def segment(
+        self,
+        image: Tensor,
+        mask: Tensor | None = None,
+        objects: Sequence[int] | None = None,
+        end: bool = False,
+        pin: bool = False,
+    ) -> Segmented | None:
+        """The first half of :meth:`step` (same arguments): the frame's masks, predicted and
+        with the given objects put in, not yet written to memory; None before the first
+        annotation. :meth:`commit` finishes the step, with these probabilities or others
+        (an ensemble's)."""
+        given_ids, given = self._parse_mask(mask, objects, image.shape[-2:])
+        if len(self.objects) == 0 and not given_ids:
+            return None
         self.frame_index += 1
         image, pad = pad_to_multiple(image.to(self.device).float(), 16)
         image = image[None]
@@ -153,11 +186,23 @@ class InferenceCore:
             self._segment(kf, old_groups, plan, prob_with_bg)
         if given is not None:
             prob_with_bg = self._override(prob_with_bg, given, given_ids)
-        if plan.memorise and len(self.objects) > 0:
-            self._memorise(image, kf, prob_with_bg, plan)
-            if pin:
+        return Segmented(image, pad, kf, plan, prob_with_bg, pin)
+
+    @torch.inference_mode()
+    def commit(self, segmented: Segmented, prob: Tensor | None = None) -> Tensor:
+        """The second half of :meth:`step`: write the frame to memory as planned, with the
+        probabilities :meth:`segment` predicted or with ``prob`` ((1+N)×H×W at the frame's
+        size, e.g. the mean of several views), and return them as :meth:`step` does."""
+        s = segmented
+        prob_with_bg = s.prob
+        if prob is not None:
+            prob_with_bg = prob_with_bg.clone()
+            unpad(prob_with_bg, s.pad).copy_(prob)
+        if s.plan.memorise and len(self.objects) > 0:
+            self._memorise(s.image, s.kf, prob_with_bg, s.plan)
+            if s.pin:
                 self._pin_last()
-        return unpad(prob_with_bg, pad)
+        return unpad(prob_with_bg, s.pad)
 
     def _plan(
         self, has_memory: bool, mask_given: bool, given_ids: Sequence[int], end: bool, pin: bool

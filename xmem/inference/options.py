@@ -29,6 +29,8 @@ class TrackOptions:
         area) at ``size``, the video is processed at the size that brings it to 32, up to
         ``max_size`` and the frame's own shorter side (:mod:`xmem.inference.sizing`); None:
         twice the size; ``max_size`` ≤ ``size``: never larger.
+    flip: test-time flip: segment every frame as it is and as its mirror image and take the
+        mean, which both views remember (:mod:`xmem.inference.flip`); twice the compute.
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
@@ -37,6 +39,7 @@ class TrackOptions:
     speed: SpeedOptions = field(default_factory=SpeedOptions)
     adapt_steps: int | None = None
     max_size: int | None = None
+    flip: bool = False
 
     def __post_init__(self) -> None:
         if self.size is not None and (self.size == 0 or self.size < -1):

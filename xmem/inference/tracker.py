@@ -36,6 +36,7 @@ from torch import Tensor
 from xmem.errors import ConfigError
 from xmem.inference.adapt import AdaptConfig, AdaptReport, adapt_network
 from xmem.inference.core import InferenceCore
+from xmem.inference.flip import FlipEnsemble
 from xmem.inference.image import (
     normalise,
     pixels_tensor,
@@ -314,7 +315,7 @@ class Tracker:
         self.source_network = network
         self.network = prepare_network(network, self.options.speed)
         self.last_adapt: AdaptReport | None = None  # the last video's adaptation
-        self.current: InferenceCore | None = None  # the engine of the video tracked last
+        self.current: InferenceCore | FlipEnsemble | None = None  # the last video's engine
         self.size = resolve_size(network, self.options.size)  # the shorter side, or -1
         self.video_size = self.size  # the last video's, larger for a small object
         self.adapt_steps = resolve_adapt_steps(network, self.options.adapt_steps)
@@ -327,12 +328,16 @@ class Tracker:
 
     def engine(
         self, timer: StageTimer | None = None, network: Network | None = None
-    ) -> InferenceCore:
+    ) -> InferenceCore | FlipEnsemble:
         """A fresh engine for one video, with this tracker's network (or ``network``, already
-        prepared) and options."""
+        prepared) and options: two in a :class:`FlipEnsemble` with ``options.flip``."""
         o = self.options
         network = network if network is not None else self.network
-        return InferenceCore(network, o.config, o.precision, timer=timer, speed=o.speed)
+
+        def one() -> InferenceCore:
+            return InferenceCore(network, o.config, o.precision, timer=timer, speed=o.speed)
+
+        return FlipEnsemble(one(), one()) if o.flip else one()
 
     def adapted_engine(
         self,
@@ -341,7 +346,7 @@ class Tracker:
         objects: Sequence[int],
         timer: StageTimer | None = None,
         progress: Callable[[int, int], None] | None = None,
-    ) -> InferenceCore:
+    ) -> InferenceCore | FlipEnsemble:
         """A fresh engine whose network is adapted to one annotated frame (uint8 H×W×3
         ``pixels`` and its mask at the processing size, as :meth:`track` prepares them)."""
         examples = [(pixels.cpu().numpy(), _ids_map(mask, objects))]
@@ -503,7 +508,7 @@ def _given(
 
 
 def _step(
-    core: InferenceCore,
+    core: InferenceCore | FlipEnsemble,
     frame: _Frame,
     mask: Tensor | None,
     objects: list[int] | None,
