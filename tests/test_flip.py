@@ -90,6 +90,21 @@ def test_both_views_remember_the_mean(tiny_net: XMem, monkeypatch: pytest.Monkey
             assert (own - other.flip(-1)).abs().max() > 1e-4
 
 
+def test_flip_is_the_network_default_unless_given(tiny_net: XMem) -> None:
+    """Like the size and the adaptation steps: None takes the network's own default (True
+    for xmem-lite0), and an explicit value wins either way."""
+    assert tiny_net.default_flip is False
+    assert isinstance(Tracker(tiny_net, TrackOptions(size=-1)).engine(), InferenceCore)
+    assert isinstance(Tracker(tiny_net, TrackOptions(size=-1, flip=True)).engine(), FlipEnsemble)
+    tiny_net.default_flip = True
+    try:
+        assert isinstance(Tracker(tiny_net, TrackOptions(size=-1)).engine(), FlipEnsemble)
+        tracker = Tracker(tiny_net, TrackOptions(size=-1, flip=False))
+        assert not tracker.flip and isinstance(tracker.engine(), InferenceCore)
+    finally:
+        del tiny_net.default_flip  # the class's False again
+
+
 def test_objects_are_deleted_from_both_views(tiny_net: XMem) -> None:
     tracker = Tracker(tiny_net, TrackOptions(size=-1, flip=True))
     two = ids(0) + (ids(5) > 0) * (ids(0) == 0) * 2

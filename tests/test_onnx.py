@@ -52,6 +52,7 @@ def golden_export(recipe_net: XMem, tmp_path_factory: pytest.TempPathFactory) ->
 def test_the_manifest_describes_the_graphs(lite0_export: Path) -> None:
     manifest = read_manifest(lite0_export)  # checks every hash
     assert manifest["model"] == "xmem-lite0" and manifest["default_size"] == 240
+    assert manifest["default_flip"] is True
     assert manifest["opset"] >= 18 and manifest["precision"] == "fp32"
     assert manifest["source"]["file"] == "xmem-lite0.pth"
     assert set(manifest["graphs"]) == {"key_encoder", "value_encoder", "decoder"}

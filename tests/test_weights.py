@@ -502,6 +502,14 @@ def test_table_weights_carry_their_processing_size(bundle: Path, cache: Path) ->
     assert w.weights_process_size(other) == 480
 
 
+def test_table_weights_carry_their_test_time_flip(bundle: Path, cache: Path) -> None:
+    assert w.from_pretrained("xmem-lite0").default_flip is w.WEIGHTS["xmem-lite0"].flip is True
+    assert w.WEIGHTS["XMem"].flip is False and w.WEIGHTS["xmem-compact"].flip is False
+    other = cache.parent / "mine.pth"
+    other.write_bytes((bundle / "xmem-lite0.pth").read_bytes())
+    assert w.from_pretrained(other).default_flip is False  # outside the table: none
+
+
 def test_track_uses_the_network_size_unless_given(bundle: Path) -> None:
     import numpy as np
 

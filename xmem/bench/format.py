@@ -43,7 +43,8 @@ def format_summary(result: BenchmarkResult) -> list[str]:
         memory += f", peak CUDA {s['peak_cuda_mb']} MB"
     return [
         f"{c['model'] or 'model'} on {m['device']} ({m['device_name']}, "
-        f"{m['torch_threads']} threads), {c['precision']}, {c['width']}×{c['height']} "
+        f"{m['torch_threads']} threads), {c['precision']}{', flip' if c.get('flip') else ''}, "
+        f"{c['width']}×{c['height']} "
         f"processed at {hw[1]}×{hw[0]}, {count(c['objects'], 'object')}, "
         f"{count(s['frames'], 'frame')}",
         f"{s['fps']:.3g} frames/s after {s['warmup']} warm-up frames "

@@ -179,7 +179,7 @@ def _configuration(
 ) -> dict[str, Any]:
     """The configuration recorded with the result: network, ``video`` (frames, height, width,
     objects, seed), the processing size of the video (larger than the tracker's for small
-    objects), options and device."""
+    objects), options (test-time flip resolved) and device."""
     network, device = tracker.network, tracker.device
     config, precision, speed = (
         tracker.options.config,
@@ -194,6 +194,7 @@ def _configuration(
         "size": size,
         "processing_size": list(processing_size(video["height"], video["width"], size)),
         "precision": precision,
+        "flip": tracker.flip,
         "speed": dataclasses.asdict(speed),
         "stage_times": stage_times,
         "warmup": warmup,

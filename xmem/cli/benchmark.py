@@ -156,7 +156,7 @@ def _run(args: argparse.Namespace, options: TrackOptions, network: Network, mode
 
     runs = [("", options)]
     if args.compare:
-        baseline = TrackOptions(options.config, options.size, "fp32", SpeedOptions.eager())
+        baseline = dataclasses.replace(options, precision="fp32", speed=SpeedOptions.eager())
         runs.insert(0, ("baseline: ", baseline))
     results = []
     for label, run_options in runs:

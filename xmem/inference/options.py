@@ -31,6 +31,7 @@ class TrackOptions:
         twice the size; ``max_size`` ≤ ``size``: never larger.
     flip: test-time flip: segment every frame as it is and as its mirror image and take the
         mean, which both views remember (:mod:`xmem.inference.flip`); twice the compute.
+        None: the network's ``default_flip`` (True for xmem-lite0, else False).
     """
 
     config: InferenceConfig = field(default_factory=InferenceConfig)
@@ -39,7 +40,7 @@ class TrackOptions:
     speed: SpeedOptions = field(default_factory=SpeedOptions)
     adapt_steps: int | None = None
     max_size: int | None = None
-    flip: bool = False
+    flip: bool | None = None
 
     def __post_init__(self) -> None:
         if self.size is not None and (self.size == 0 or self.size < -1):

@@ -286,6 +286,11 @@ def resolve_adapt_steps(network: Network, steps: int | None) -> int:
     return steps
 
 
+def resolve_flip(network: Network, flip: bool | None) -> bool:
+    """``flip``, or the network's own default when None."""
+    return bool(getattr(network, "default_flip", False)) if flip is None else flip
+
+
 def resolve_size(network: Network, size: int | None) -> int:
     """``size``, or the network's own default when None (sizes are checked by
     :class:`TrackOptions`)."""
@@ -319,6 +324,7 @@ class Tracker:
         self.size = resolve_size(network, self.options.size)  # the shorter side, or -1
         self.video_size = self.size  # the last video's, larger for a small object
         self.adapt_steps = resolve_adapt_steps(network, self.options.adapt_steps)
+        self.flip = resolve_flip(network, self.options.flip)
         if isinstance(network, OnnxXMem):
             _check_onnx(self.options, self.adapt_steps)
 
@@ -330,14 +336,14 @@ class Tracker:
         self, timer: StageTimer | None = None, network: Network | None = None
     ) -> InferenceCore | FlipEnsemble:
         """A fresh engine for one video, with this tracker's network (or ``network``, already
-        prepared) and options: two in a :class:`FlipEnsemble` with ``options.flip``."""
+        prepared) and options: two in a :class:`FlipEnsemble` with test-time flip."""
         o = self.options
         network = network if network is not None else self.network
 
         def one() -> InferenceCore:
             return InferenceCore(network, o.config, o.precision, timer=timer, speed=o.speed)
 
-        return FlipEnsemble(one(), one()) if o.flip else one()
+        return FlipEnsemble(one(), one()) if self.flip else one()
 
     def adapted_engine(
         self,

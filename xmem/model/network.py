@@ -89,6 +89,8 @@ class XMem(nn.Module):
     default_size: int = 480
     # test-time adaptation steps the weights are meant to be tracked with (set likewise; 0: none)
     default_adapt_steps: int = 0
+    # whether the weights are meant to be tracked with test-time flip (set likewise)
+    default_flip: bool = False
 
     def __init__(self, config: ModelConfig = ModelConfig()) -> None:
         super().__init__()

@@ -321,6 +321,7 @@ def _manifest(
         "model": model,
         "config": dataclasses.asdict(net.config),
         "default_size": int(getattr(net, "default_size", 480)),
+        "default_flip": bool(getattr(net, "default_flip", False)),
         "opset": opset,
         "precision": "fp32",
         "size_multiple": 16,

@@ -77,8 +77,9 @@ class OnnxXMem:
     """XMem's stages run by ONNX Runtime from the export folder ``folder``.
 
     Like a loaded :class:`~xmem.model.network.XMem`, it has a ``config``, a ``default_size``
-    (the manifest's) and no test-time adaptation (``default_adapt_steps`` 0: adaptation trains
-    the network, which needs PyTorch).
+    and a ``default_flip`` (the manifest's; no flip in manifests written before it) and no
+    test-time adaptation (``default_adapt_steps`` 0: adaptation trains the network, which
+    needs PyTorch).
     """
 
     default_adapt_steps = 0
@@ -90,6 +91,7 @@ class OnnxXMem:
         self.manifest = read_manifest(self.folder)
         self.config = ModelConfig(**_tuples(self.manifest["config"]))
         self.default_size = int(self.manifest["default_size"])
+        self.default_flip = bool(self.manifest.get("default_flip", False))
         self.sessions = {
             name: session(self.folder / graph["file"], threads)
             for name, graph in self.manifest["graphs"].items()

@@ -53,6 +53,7 @@ class WeightInfo:
     bundled: bool = False  # shipped in BUNDLED_DIR, never downloaded
     process_size: int = 480  # default shorter side to process at (track, eval, serve, API)
     adapt_steps: int = 0  # default test-time adaptation steps (track, eval, serve, gui, API)
+    flip: bool = False  # test-time flip by default (track, eval, serve, gui, API)
 
 
 def _official(name: str, description: str, model: str = "xmem") -> WeightInfo:
@@ -66,9 +67,11 @@ def _official(name: str, description: str, model: str = "xmem") -> WeightInfo:
     )
 
 
-# xmem-lite0 adapts to the given frame by default: chosen from the dev trade-off of J&F and
-# time (docs/model-card.md, "Test-time adaptation"); the other models are not measured with it
+# xmem-lite0 adapts to the given frame and tracks with test-time flip by default: chosen from
+# the dev trade-off of J&F and time (docs/model-card.md, "Test-time adaptation" and "Test-time
+# flip"); the other models are not measured with them
 LITE0_ADAPT_STEPS = 25
+LITE0_FLIP = True
 
 # Hashes and sizes of the release assets are not recorded here: the strict load is the check.
 WEIGHTS: dict[str, WeightInfo] = {
@@ -101,6 +104,7 @@ WEIGHTS: dict[str, WeightInfo] = {
             bundled=True,
             process_size=240,
             adapt_steps=LITE0_ADAPT_STEPS,
+            flip=LITE0_FLIP,
         ),
         WeightInfo(
             name="xmem-compact",
@@ -288,9 +292,10 @@ def from_pretrained(
 ) -> XMem:
     """A network with pretrained weights (eval mode), by name (downloaded on demand) or path.
 
-    Weights of the table get their processing size as ``network.default_size`` and their
-    test-time adaptation steps as ``network.default_adapt_steps``; any other checkpoint keeps
-    the paper's 480 and no adaptation.
+    Weights of the table get their processing size as ``network.default_size``, their
+    test-time adaptation steps as ``network.default_adapt_steps`` and test-time flip as
+    ``network.default_flip``; any other checkpoint keeps the paper's 480, no adaptation and
+    no flip.
     """
     path = resolve_weights(name_or_path, download_missing)
     network = load_network(path, device)
@@ -298,6 +303,7 @@ def from_pretrained(
     if info is not None:
         network.default_size = info.process_size
         network.default_adapt_steps = info.adapt_steps
+        network.default_flip = info.flip
     return network
 
 
