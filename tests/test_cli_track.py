@@ -604,3 +604,13 @@ def test_failure_with_overlay_inside_a_new_out_folder(
         _truncated_jpg_mid_run, inputs, tmp_path, caplog, capsys, out=out, overlay=out / "o.mp4"
     )
     assert not (tmp_path / "new").exists()
+
+
+def test_help_explains_adaptation_and_flip(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["track", "--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--adapt N", "--flip, --no-flip", "--max-size"):
+        assert option in text
+    assert "test-time adaptation (--adapt N):" in text and "test-time flip (--flip" in text
