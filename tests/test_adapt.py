@@ -97,7 +97,8 @@ def test_adapt_zero_is_the_network_itself(lite0: XMem, given: Example) -> None:
 
 
 def test_adapt_zero_tracks_exactly_as_before(lite0: XMem) -> None:
-    """--adapt 0 is the tracking of a network that knows no adaptation, mask for mask."""
+    """--adapt 0 is the tracking of a network that knows no adaptation, mask for mask, with
+    the model's default flip; and --adapt 0 --no-flip that of a network that knows neither."""
     first = np.array(Image.open(SAMPLE / "masks" / "00000.png"))
     before_adaptation = copy.deepcopy(lite0)
     before_adaptation.default_adapt_steps = 0
@@ -108,6 +109,10 @@ def test_adapt_zero_tracks_exactly_as_before(lite0: XMem) -> None:
 
     before = masks(before_adaptation, TrackOptions(size=SIZE))
     assert masks(lite0, TrackOptions(size=SIZE, adapt_steps=0)) == before
+    before_adaptation.default_flip = False
+    before_both = masks(before_adaptation, TrackOptions(size=SIZE))
+    assert masks(lite0, TrackOptions(size=SIZE, adapt_steps=0, flip=False)) == before_both
+    assert before_both != before  # the flip changes masks: the two checks differ
 
 
 def test_each_model_has_its_own_default_steps(lite0: XMem, tiny_net: XMem) -> None:

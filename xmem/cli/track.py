@@ -36,8 +36,8 @@ test-time adaptation (--adapt N):
   objects against this video's background, which keeps masks off look-alikes (a
   reflection, a crowd). Nothing is written to the weights file. Default: the model's own
   (xmem-lite0: 25 steps, 10–15 s on 2 CPU cores before the first frame; the official
-  weights: 0, not measured with adaptation). --adapt 0 tracks exactly as before adaptation
-  existed.
+  weights: 0, not measured with adaptation). --adapt 0 tracks exactly as without
+  adaptation.
 
 test-time flip (--flip, --no-flip):
   Every frame is segmented as it is and as its mirror image, by two engines with their own
