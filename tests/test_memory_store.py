@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from xmem.memory.config import MemoryConfig
-from xmem.memory.manager import MemoryManager
+from xmem.memory.manager import MemoryManager, SimilarityBuffer
 from xmem.memory.store import KeyValueMemoryStore
 
 
@@ -75,7 +75,7 @@ def test_remove_objects_and_groups() -> None:
     assert 1 not in store and store.total_size == 4
 
 
-def manager(**kw: Any) -> MemoryManager:
+def manager(similarity: SimilarityBuffer | None = None, **kw: Any) -> MemoryManager:
     options: dict[str, Any] = dict(
         top_k=5,
         enable_long_term=True,
@@ -86,7 +86,7 @@ def manager(**kw: Any) -> MemoryManager:
         max_long_term_elements=8,
     )
     options.update(kw)
-    return MemoryManager(MemoryConfig(**options))
+    return MemoryManager(MemoryConfig(**options), similarity)
 
 
 def frame(
@@ -179,7 +179,7 @@ def test_read_cache_gives_what_a_fresh_read_gives() -> None:
             groups[0] = 1
         q, e = torch.randn(4, 2, 2, generator=g), torch.rand(4, 2, 2, generator=g)
         fresh._operands.clear()
-        fresh._sim_buffer = None
+        fresh._similarity = SimilarityBuffer()
         expected = fresh.read(q, e, sorted(groups))
         assert torch.equal(cached.read(q, e, sorted(groups)), expected), t
     assert cached.long_mem.size(0) > 0 and cached.long_mem.size(1) > 0  # the sparse path ran
@@ -199,9 +199,26 @@ def test_similarity_buffer_is_reused_once_memory_stops_growing() -> None:
         mm.write(*frame(t))
         mm.read(q, torch.ones_like(q), [0])
         if t >= 10:
-            assert mm._sim_buffer is not None
-            pointers.add(mm._sim_buffer.data_ptr())
+            assert mm._similarity._buffer is not None
+            pointers.add(mm._similarity._buffer.data_ptr())
     assert len(pointers) == 1
+
+
+def test_memories_that_share_a_similarity_buffer_read_as_their_own() -> None:
+    """Two memories reading one after the other (a flip's two views) share one buffer and
+    read exactly what each reads with a buffer of its own."""
+    shared = SimilarityBuffer()
+    pairs = [(manager(similarity=shared), manager()) for _ in range(2)]
+    g = torch.Generator().manual_seed(7)
+    for t in range(20):
+        for i, (a, b) in enumerate(pairs):
+            if t % 2 == 0:
+                for mm in (a, b):
+                    mm.write(*frame(t + 100 * i))
+            q, e = torch.randn(4, 2, 2, generator=g), torch.rand(4, 2, 2, generator=g)
+            assert torch.equal(a.read(q, e, [0]), b.read(q, e, [0])), (t, i)
+    assert pairs[0][0].long_mem.size(0) > 0  # the sparse path, which uses the buffer, ran
+    assert shared._buffer is not None
 
 
 @pytest.mark.parametrize("long_term", [True, False])

@@ -22,7 +22,7 @@ from xmem.inference.object_manager import ObjectGroup, ObjectManager
 from xmem.inference.policy import FramePlan, plan_frame
 from xmem.inference.speed import SpeedOptions, prepared_with, tf32
 from xmem.inference.timing import StageTimer, stage
-from xmem.memory.manager import MemoryManager
+from xmem.memory.manager import MemoryManager, SimilarityBuffer
 from xmem.model.aggregate import aggregate
 from xmem.model.network import KeyFeatures
 from xmem.model.onnx_network import Network
@@ -58,6 +58,8 @@ class InferenceCore:
         speed: the fast paths (:class:`~xmem.inference.speed.SpeedOptions`); the engine
             applies ``tf32`` and ``object_chunk``. How the network was prepared
             (:func:`~xmem.inference.speed.prepare_network`) is read from the network.
+        similarity: the CPU buffer of the memory reads' similarities, kept over
+            :meth:`clear`; engines that never step at the same time may share one.
     """
 
     def __init__(
@@ -67,6 +69,7 @@ class InferenceCore:
         precision: str = "fp32",
         timer: StageTimer | None = None,
         speed: SpeedOptions | None = None,
+        similarity: SimilarityBuffer | None = None,
     ) -> None:
         if precision not in PRECISIONS:
             raise ConfigError(
@@ -79,6 +82,7 @@ class InferenceCore:
         self.timer = timer
         self.speed = speed or SpeedOptions()
         self.device = network.device
+        self.similarity = similarity or SimilarityBuffer()  # the memory's, kept over clear()
         # CUDA graphs reuse their output buffers: whatever outlives a step must be copied
         compiled = prepared_with(network)[2]
         self._copy_network_outputs = compiled == "reduce-overhead" and self.device.type == "cuda"
@@ -93,7 +97,7 @@ class InferenceCore:
         self.last_deep_update_frame = -self.config.deep_update_every
 
     def _new_memory(self) -> MemoryManager:
-        return MemoryManager(self.config)
+        return MemoryManager(self.config, self.similarity)
 
     @property
     def object_ids(self) -> list[int]:

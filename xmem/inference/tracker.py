@@ -52,6 +52,7 @@ from xmem.inference.timing import StageTimer, stage
 from xmem.io.frames import open_frames
 from xmem.io.prefetch import Prefetch
 from xmem.io.source import FrameSource
+from xmem.memory.manager import SimilarityBuffer
 from xmem.model.network import XMem
 from xmem.model.onnx_network import Network, OnnxXMem
 
@@ -340,8 +341,12 @@ class Tracker:
         o = self.options
         network = network if network is not None else self.network
 
+        similarity = SimilarityBuffer()  # the views of a flip read one after the other
+
         def one() -> InferenceCore:
-            return InferenceCore(network, o.config, o.precision, timer=timer, speed=o.speed)
+            return InferenceCore(
+                network, o.config, o.precision, timer=timer, speed=o.speed, similarity=similarity
+            )
 
         return FlipEnsemble(one(), one()) if self.flip else one()
 

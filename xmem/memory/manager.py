@@ -38,11 +38,30 @@ def max_pinned(min_mid_term_frames: int, max_mid_term_frames: int) -> int:
     return max(0, max_mid_term_frames - min_mid_term_frames - 1)
 
 
+class SimilarityBuffer:
+    """The CPU buffer that a memory read writes its Q×M similarity into, grown when too
+    small. On the CPU a fresh Q×M result costs a page fault per 4 KiB (a third of the
+    product's time); the buffer costs peak memory instead (up to 170 MB at 480p). Memories
+    that never read at the same time (the two views of a test-time flip) can share one."""
+
+    def __init__(self) -> None:
+        self._buffer: Tensor | None = None
+
+    def view(self, q: int, m: int, like: Tensor) -> Tensor:
+        """A Q×M float32 view, on ``like``'s device."""
+        if self._buffer is None or self._buffer.numel() < q * m:
+            self._buffer = like.new_empty(q * m, dtype=torch.float32)
+        return self._buffer[: q * m].view(q, m)
+
+
 class MemoryManager:
     """The memory of one video, kept and read as ``config`` says (an ``InferenceConfig`` is
-    a :class:`MemoryConfig`)."""
+    a :class:`MemoryConfig`); ``similarity`` is the CPU similarity buffer, its own unless
+    shared."""
 
-    def __init__(self, config: MemoryConfig | None = None) -> None:
+    def __init__(
+        self, config: MemoryConfig | None = None, similarity: SimilarityBuffer | None = None
+    ) -> None:
         c = self.config = config or MemoryConfig()
         self.top_k = c.top_k  # k
         self.enable_long_term = c.enable_long_term
@@ -60,7 +79,7 @@ class MemoryManager:
         # group, the memory side of the similarity over long-term + working memory; and, on
         # the CPU, one Q×M similarity buffer reused by every read (see _sim_out).
         self._operands: dict[tuple[int, bool], Tensor] = {}  # (group, with selection)
-        self._sim_buffer: Tensor | None = None
+        self._similarity = similarity or SimilarityBuffer()
         # per group, memory frames at the front of working memory that are never consolidated
         # or trimmed: the first one (as the original) and the pinned ones (:meth:`pin_last`)
         self._kept: dict[int, int] = {}
@@ -150,17 +169,12 @@ class MemoryManager:
         self._operands.pop((group, False), None)
 
     def _sim_out(self, qk: Tensor, operand: Tensor) -> Tensor | None:
-        """A Q×M float32 view of the CPU similarity buffer, grown when too small. On the CPU a
-        fresh Q×M result costs a page fault per 4 KiB (a third of the product's time); it
-        costs peak memory instead (up to 170 MB at 480p). CUDA's caching allocator already
-        reuses blocks, and a buffer held there would only raise the peak."""
+        """A Q×M float32 view of the CPU similarity buffer (:class:`SimilarityBuffer`). CUDA's
+        caching allocator already reuses blocks, and a buffer held there would only raise
+        the peak."""
         if qk.device.type != "cpu":
             return None
-        q, m = qk.shape[-1], operand.shape[0]
-        buffer = self._sim_buffer
-        if buffer is None or buffer.numel() < q * m:
-            buffer = self._sim_buffer = qk.new_empty(q * m, dtype=torch.float32)
-        return buffer[: q * m].view(q, m)
+        return self._similarity.view(qk.shape[-1], operand.shape[0], qk)
 
     def _update_usage(self, group: int, used: Tensor, m_long: int) -> None:
         self.work_mem.update_usage(group, used[m_long:])
