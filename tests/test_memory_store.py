@@ -248,3 +248,27 @@ def test_a_pinned_frame_stays_in_working_memory(long_term: bool) -> None:
     held = mm.frames(0)
     assert held["pinned"] == 3 and 4 <= held["working"] <= 6
     assert held["long_term"] == mm.long_mem.size(0) and (held["long_term"] > 0) == long_term
+
+
+def test_reading_queries_in_chunks_reads_as_one_product(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sparse top-k read takes QUERY_CHUNK queries at a time: with chunks of 3 of the 4
+    queries (two uneven chunks) every read and usage count is the one-product read's, up to
+    float rounding (a smaller product may sum in another order)."""
+    import xmem.memory.manager as manager_module
+
+    whole, chunked = manager(), manager()
+    g = torch.Generator().manual_seed(11)
+    for t in range(24):
+        if t % 2 == 0:
+            for mm in (whole, chunked):
+                mm.write(*frame(t))
+        q, e = torch.randn(4, 2, 2, generator=g), torch.rand(4, 2, 2, generator=g)
+        expected = whole.read(q, e, [0])
+        monkeypatch.setattr(manager_module, "QUERY_CHUNK", 3)
+        got = chunked.read(q, e, [0])
+        monkeypatch.setattr(manager_module, "QUERY_CHUNK", 512)
+        torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5, msg=str(t))
+    assert chunked.long_mem.size(0) > 0  # the sparse path ran
+    a, b = whole.work_mem.buckets[0].use_count, chunked.work_mem.buckets[0].use_count
+    assert a is not None and b is not None
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)

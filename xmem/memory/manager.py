@@ -17,6 +17,7 @@ from torch import Tensor
 from xmem.memory.config import MemoryConfig
 from xmem.memory.ops import (
     READS,
+    TopK,
     memory_operand,
     query_operand,
     readout,
@@ -31,6 +32,10 @@ from xmem.memory.store import Bucket, KeyValueMemoryStore
 
 logger = logging.getLogger(__name__)
 
+# queries whose similarities to the memory are computed at a time (sparse top-k read): a
+# frame of 240p has 405 (one chunk, as unchunked), one of 480p 1620
+QUERY_CHUNK = 512
+
 
 def max_pinned(min_mid_term_frames: int, max_mid_term_frames: int) -> int:
     """Frames that may be pinned per group: working memory (T_max frames) must keep at least
@@ -39,10 +44,10 @@ def max_pinned(min_mid_term_frames: int, max_mid_term_frames: int) -> int:
 
 
 class SimilarityBuffer:
-    """The CPU buffer that a memory read writes its Q×M similarity into, grown when too
-    small. On the CPU a fresh Q×M result costs a page fault per 4 KiB (a third of the
-    product's time); the buffer costs peak memory instead (up to 170 MB at 480p). Memories
-    that never read at the same time (the two views of a test-time flip) can share one."""
+    """The CPU buffer that a memory read writes its similarities into (up to QUERY_CHUNK×M),
+    grown when too small. On the CPU a fresh result costs a page fault per 4 KiB (a third of
+    the product's time); the buffer costs peak memory instead. Memories that never read at
+    the same time (the two views of a test-time flip) can share one."""
 
     def __init__(self) -> None:
         self._buffer: Tensor | None = None
@@ -77,7 +82,7 @@ class MemoryManager:
         self._sensory: Tensor | None = None  # 1×N×CH×h×w in object-slot order
         # Kept between reads while the memory is unchanged (4 of 5 frames by default): per
         # group, the memory side of the similarity over long-term + working memory; and, on
-        # the CPU, one Q×M similarity buffer reused by every read (see _sim_out).
+        # the CPU, one similarity buffer reused by every read (see _sim_out).
         self._operands: dict[tuple[int, bool], Tensor] = {}  # (group, with selection)
         self._similarity = similarity or SimilarityBuffer()
         # per group, memory frames at the front of working memory that are never consolidated
@@ -147,13 +152,26 @@ class MemoryManager:
             return out
         # top-k, kept sparse: the same affinity without the dense M×Q products
         operand = self._memory_operand(group, parts, qe is not None)
-        sim = similarity_qm(operand, query_operand(qk, qe), out=self._sim_out(qk, operand))
-        affinity = topk_affinity(sim, self.top_k)
+        affinity = self._topk_affinity(operand, query_operand(qk, qe), self.top_k)
         m = operand.shape[0]
         self._update_usage(group, sparse_usage(affinity, m), m_long)
         value = torch.cat([p.value for p in parts], dim=-1)  # N×CV×M
         n, cv = value.shape[:2]
         return sparse_readout(affinity, value.flatten(0, 1)).view(n, cv, -1)
+
+    def _topk_affinity(self, operand: Tensor, query: Tensor, top_k: int) -> TopK:
+        """:func:`topk_affinity` of the similarity of the memory side ``operand`` (M×·) and
+        the query side ``query`` (·×Q), QUERY_CHUNK queries at a time: each query's top-k
+        needs only its own row of similarities, so the Q×M matrix is never whole (at 480p
+        it would take up to 170 MB)."""
+        pieces = []
+        for start in range(0, query.shape[-1], QUERY_CHUNK):
+            chunk = query[:, start : start + QUERY_CHUNK]
+            sim = similarity_qm(operand, chunk, out=self._sim_out(chunk, operand))
+            pieces.append(topk_affinity(sim, top_k))
+        if len(pieces) == 1:
+            return pieces[0]
+        return TopK(*(torch.cat(p, dim=0) for p in zip(*pieces, strict=True)))
 
     def _memory_operand(self, group: int, parts: list[Bucket], selection: bool) -> Tensor:
         operand = self._operands.get((group, selection))
