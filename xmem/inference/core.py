@@ -32,6 +32,12 @@ logger = logging.getLogger(__name__)
 PRECISIONS = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
+def not_started(image: Tensor, device: torch.device) -> Tensor:
+    """What an engine returns for a frame before the video's first annotation: background
+    only, 1×H×W ones."""
+    return torch.ones((1, *image.shape[-2:]), device=device)
+
+
 @dataclass(frozen=True)
 class Segmented:
     """A frame segmented by :meth:`InferenceCore.segment`, waiting for
@@ -152,8 +158,7 @@ class InferenceCore:
         """
         segmented = self.segment(image, mask, objects, end, pin)
         if segmented is None:
-            # nothing to track yet: the video has not started for this engine
-            return torch.ones((1, *image.shape[-2:]), device=self.device)
+            return not_started(image, self.device)
         return self.commit(segmented)
 
     @torch.inference_mode()

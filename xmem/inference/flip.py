@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from xmem.inference.core import InferenceCore
+from xmem.inference.core import InferenceCore, not_started
 from xmem.inference.image import unpad
 
 
@@ -65,7 +65,7 @@ class FlipEnsemble:
         """:meth:`InferenceCore.step`, by both views: the mean of their probabilities."""
         seen = self.main.segment(image, mask, objects, end, pin)
         if seen is None:
-            return torch.ones((1, *image.shape[-2:]), device=self.device)
+            return not_started(image, self.device)
         mirrored_mask = mask.flip(-1) if mask is not None else None
         mirrored = self.mirror.segment(image.flip(-1), mirrored_mask, objects, end, pin)
         assert mirrored is not None, "both views start on the same frame"
